@@ -1,0 +1,131 @@
+"""Typed configs for every stage: YAML in, unknown keys are errors.
+
+Paths inside a config file are relative to that file's folder; `load_config` resolves
+them, so the resolved config saved beside an output is self-contained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from limacot.errors import LimacotInputError
+
+Size = Union[int, Literal["all"]]
+MixAmount = Union[int, float, Literal["all"]]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(StrictModel):
+    """One input file (or hf: dataset) and how to read it."""
+
+    path: str
+    format: Literal["lima", "sharegpt", "messages", "alpaca", "kocot"] | None = None
+    columns: dict[str, str] = Field(default_factory=dict, description="our field -> the file's column")
+    cot_style: str = "ko"
+
+
+class DedupConfig(StrictModel):
+    exact: bool = True
+    near: bool = False
+    threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard threshold")
+    num_perm: int = Field(128, ge=16)
+    shingle_size: int = Field(5, ge=1, description="character shingle length")
+
+
+class DecontaminationConfig(StrictModel):
+    eval_files: dict[str, str] = Field(default_factory=dict, description="eval set name -> file")
+    ngram: int = Field(13, ge=2)
+    min_words: int = Field(8, ge=1)
+    remove: bool = False
+
+
+class VariantConfig(StrictModel):
+    """A data variant: a mixture of sources (counts, 'all', or ratios summing to 1)."""
+
+    mix: dict[str, MixAmount]
+    sizes: list[Size] | None = None
+
+    @field_validator("mix")
+    @classmethod
+    def _non_empty(cls, mix: dict) -> dict:
+        if not mix:
+            raise ValueError("a variant needs at least one source in `mix`")
+        return mix
+
+
+class DataBuildConfig(StrictModel):
+    """`limacot data build`: sources -> dedup -> decontamination -> variants x sizes."""
+
+    sources: dict[str, SourceConfig]
+    variants: dict[str, VariantConfig]
+    sizes: list[Size] = Field(default_factory=lambda: ["all"])
+    seed: int = 0
+    stratify: bool = True
+    skip_bad: bool = False
+    cot_styles: dict[str, str] = Field(default_factory=dict)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontamination: DecontaminationConfig | None = None
+
+    @model_validator(mode="after")
+    def _variants_name_known_sources(self) -> "DataBuildConfig":
+        for name, variant in self.variants.items():
+            unknown = sorted(set(variant.mix) - set(self.sources))
+            if unknown:
+                raise ValueError(f"variant '{name}' mixes unknown source(s) {unknown}; "
+                                 f"defined sources: {sorted(self.sources)}")
+        return self
+
+    def sizes_for(self, variant: str) -> list[Size]:
+        return self.variants[variant].sizes or self.sizes
+
+
+Config = TypeVar("Config", bound=BaseModel)
+
+
+def _resolve_paths(raw: dict, base: Path) -> dict:
+    """Make source paths and eval files absolute (relative to the config file's folder)."""
+    def fix(value: str) -> str:
+        return value if value.startswith("hf:") or Path(value).is_absolute() else str((base / value).resolve())
+
+    for source in (raw.get("sources") or {}).values():
+        if isinstance(source, dict) and isinstance(source.get("path"), str):
+            source["path"] = fix(source["path"])
+    decon = raw.get("decontamination")
+    if isinstance(decon, dict) and isinstance(decon.get("eval_files"), dict):
+        decon["eval_files"] = {k: fix(v) if isinstance(v, str) else v for k, v in decon["eval_files"].items()}
+    return raw
+
+
+def load_config(path: str | Path, model: type[Config]) -> Config:
+    """Read YAML at `path` into `model`; any problem is a LimacotInputError naming the key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise LimacotInputError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise LimacotInputError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(raw, dict):
+        raise LimacotInputError(f"{path}: expected a mapping of settings at the top level")
+    return validate_config(_resolve_paths(raw, path.parent), model, origin=str(path))
+
+
+def validate_config(raw: dict, model: type[Config], origin: str = "config") -> Config:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+                             for e in err.errors())
+        raise LimacotInputError(f"{origin}: invalid {model.__name__}: {problems}") from None
+
+
+def dump_config(config: BaseModel) -> str:
+    """The resolved config as YAML, as saved beside every output."""
+    return yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False)

@@ -1,0 +1,1 @@
+"""Data pipeline: readers -> Conversation records -> selection -> chat-template rendering."""

@@ -1,0 +1,177 @@
+"""Row readers for data files: .jsonl, .json (array), .csv, .tsv, .parquet and `hf:` datasets.
+
+Every reader yields `(location, row)` pairs, where `location` is what an error message
+should point at ("line 12", "item 3", "row 5 (line 7)") and `row` is either a dict or
+a `DataError` for a row that could not be parsed (truncated JSON, invalid UTF-8, a CSV
+row with the wrong number of columns). Callers decide whether such a row is fatal
+(`iter_rows`) or skipped and counted (`--skip-bad`). A file that cannot be read at all
+(missing, a broken JSON array) raises at once.
+
+Encoding rules: UTF-8, with or without a byte-order mark; LF or CRLF line endings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Iterator
+
+from limacot.errors import DataError, LimacotInputError
+
+RawRow = tuple[str, "dict | DataError"]
+FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+BOM = b"\xef\xbb\xbf"
+
+
+def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
+    """Yield (location, dict-or-DataError) for every record of a file or `hf:` dataset."""
+    spec = str(path)
+    if spec.startswith("hf:"):
+        yield from _hf_rows(spec)
+        return
+    path = Path(spec)
+    if not path.is_file():
+        raise LimacotInputError(f"{path}: no such file (expected one of {', '.join(FILE_SUFFIXES)} "
+                                f"or an hf:org/name[:split] dataset)")
+    readers = {".jsonl": _jsonl_rows, ".json": _json_array_rows, ".csv": _csv_rows,
+               ".tsv": _csv_rows, ".parquet": _parquet_rows}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise LimacotInputError(f"{path}: unsupported file type '{path.suffix}'; expected one of "
+                                f"{', '.join(FILE_SUFFIXES)}")
+    yield from reader(path)
+
+
+def iter_rows(path: str | Path) -> Iterator[tuple[str, dict]]:
+    """Like `iter_raw_rows`, but the first unparseable row raises its DataError."""
+    for location, row in iter_raw_rows(path):
+        if isinstance(row, DataError):
+            raise row
+        yield location, row
+
+
+def _decode_error(path: Path, data: bytes, err: UnicodeDecodeError, line_offset: int = 0) -> DataError:
+    line = data.count(b"\n", 0, err.start) + 1 + line_offset
+    column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+    return DataError(path, f"line {line}", None, "UTF-8 text", "invalid_utf8",
+                     got=f"byte 0x{data[err.start]:02x} at column {column}")
+
+
+def _jsonl_rows(path: Path) -> Iterator[RawRow]:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
+            location = f"line {number}"
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                yield location, _decode_error(path, raw, err, line_offset=number - 1)
+                continue
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as err:
+                yield location, DataError(path, location, None, "one complete JSON object per line",
+                                          "bad_json", got=f"{err.msg} at column {err.colno}")
+                continue
+            if not isinstance(row, dict):
+                yield location, DataError(path, location, None, "a JSON object", "wrong_type",
+                                          got=type(row).__name__)
+                continue
+            yield location, row
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _decode_error(path, data, err) from None
+
+
+def _json_array_rows(path: Path) -> Iterator[RawRow]:
+    try:
+        items = json.loads(_read_text(path))
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"line {err.lineno}", None, "a JSON array of objects (truncated or malformed JSON)",
+                        "bad_json", got=f"{err.msg} at column {err.colno}") from None
+    if not isinstance(items, list):
+        raise DataError(path, None, None, "a JSON array of objects at the top level", "wrong_type",
+                        got=type(items).__name__)
+    for number, item in enumerate(items, 1):
+        location = f"item {number}"
+        if isinstance(item, dict):
+            yield location, item
+        else:
+            yield location, DataError(path, location, None, "a JSON object", "wrong_type",
+                                      got=type(item).__name__)
+
+
+def _csv_rows(path: Path) -> Iterator[RawRow]:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter)
+    header = next(reader, None)
+    if not header:
+        raise DataError(path, "line 1", None, "a header row naming the columns", "missing_header")
+    for number, values in enumerate(reader, 1):
+        location = f"row {number} (line {reader.line_num})"
+        if not values:
+            continue
+        if len(values) != len(header):
+            yield location, DataError(path, location, None, f"{len(header)} columns as in the header",
+                                      "wrong_column_count", got=f"{len(values)}")
+            continue
+        yield location, dict(zip(header, values))
+
+
+def _parquet_rows(path: Path) -> Iterator[RawRow]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several types for broken files
+        raise DataError(path, None, None, "a readable Parquet file", "bad_parquet", got=str(err)) from None
+    for number, row in enumerate(table.to_pylist(), 1):
+        yield f"row {number}", row
+
+
+def parse_hf_spec(spec: str) -> tuple[str, str]:
+    """'hf:org/name[:split]' -> (name or local path, split); the split defaults to 'train'."""
+    body = spec[len("hf:"):]
+    name, _, split = body.rpartition(":")
+    if not name or "/" in split or not split:
+        name, split = body, "train"
+    if not name:
+        raise LimacotInputError(f"{spec}: expected hf:org/name[:split]")
+    return name, split
+
+
+def _hf_rows(spec: str) -> Iterator[RawRow]:
+    """Rows of a hub dataset (`datasets.load_dataset`) or a local dataset directory.
+
+    A directory written by `save_to_disk` is opened with `load_from_disk`; any other
+    local directory or hub id goes through `load_dataset(name, split=split)`.
+    """
+    import datasets
+
+    name, split = parse_hf_spec(spec)
+    local = Path(name)
+    try:
+        if local.is_dir() and ((local / "state.json").exists() or (local / "dataset_dict.json").exists()):
+            loaded = datasets.load_from_disk(str(local))
+            dataset = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+        else:
+            dataset = datasets.load_dataset(name, split=split)
+    except KeyError:
+        raise LimacotInputError(f"{spec}: the dataset has no split '{split}'") from None
+    except Exception as err:
+        raise LimacotInputError(f"{spec}: could not load the dataset ({type(err).__name__}: {err}). "
+                                "Offline? Pass a local file or directory instead, or download it first.") from None
+    for number, row in enumerate(dataset, 1):
+        yield f"row {number}", dict(row)
