@@ -1,0 +1,197 @@
+"""The `limacot` command line: each subcommand parses flags, loads a config, makes one
+library call and prints the result. Exit codes: 0 success, 2 bad input (one paragraph,
+no traceback unless --debug), 1 any other failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+
+from limacot.errors import LimacotInputError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="LIMA-style fine-tuning with Chain-of-Thought data: data, training, evaluation, reports.")
+data_app = typer.Typer(no_args_is_help=True, help="Read, inspect, render and build training data.")
+app.add_typer(data_app, name="data")
+
+err_console = Console(stderr=True)
+out_console = Console()
+_state = {"debug": os.environ.get("LIMACOT_DEBUG") == "1"}
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for every error.")) -> None:
+    _state["debug"] = _state["debug"] or debug
+
+
+@contextmanager
+def handled_errors() -> Iterator[None]:
+    """Map exceptions to the exit-code contract."""
+    try:
+        yield
+    except LimacotInputError as err:
+        if _state["debug"]:
+            traceback.print_exc()
+        err_console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as err:  # everything else is a failure, not bad input
+        if _state["debug"]:
+            traceback.print_exc()
+        err_console.print(f"[bold red]failed:[/] {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def parse_columns(text: Optional[str]) -> dict[str, str] | None:
+    """'source=question,target=answer' -> {'source': 'question', 'target': 'answer'}."""
+    if not text:
+        return None
+    mapping = {}
+    for part in text.split(","):
+        ours, sep, theirs = part.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise LimacotInputError(f"--columns: expected OUR=THEIRS pairs separated by commas, got {part!r}")
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
+
+
+def print_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+FORMAT_HELP = "lima | sharegpt | messages | alpaca | kocot (default: detected from the fields)"
+COLUMNS_HELP = "Column mapping OUR=THEIRS,..., e.g. source=question,rationale=reason,target=answer"
+
+
+@data_app.command("inspect")
+def data_inspect(
+    file: str = typer.Argument(..., help="A .jsonl/.json/.csv/.tsv/.parquet file or hf:org/name[:split]."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    columns: Optional[str] = typer.Option(None, "--columns", help=COLUMNS_HELP),
+    cot_style: str = typer.Option("ko", "--cot-style", help="ko | en | answer-only (kocot records)"),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed records and count them."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Model SPEC or tokenizer.model for token lengths."),
+    template: str = typer.Option("lima", "--template", help="Chat template used for token lengths."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Counts, skipped records by reason, turns, sources and token lengths of a data file."""
+    from limacot.data.inspect import summarize
+    from limacot.data.sources import read_records
+
+    with handled_errors():
+        report = read_records(file, format=format, columns=parse_columns(columns), cot_style=cot_style,
+                              skip_bad=skip_bad)
+        tok = _load_tokenizer(tokenizer) if tokenizer else None
+        summary = summarize(report, tok, template)
+    if as_json:
+        print_json(summary)
+    else:
+        from limacot.cli_views import show_inspect
+        show_inspect(out_console, summary)
+
+
+@data_app.command("build")
+def data_build(
+    config: Path = typer.Option(..., "--config", help="Data build YAML (sources, variants, sizes...)."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override the config's seed."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed records and count them."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even when the outputs are up to date."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Build train.jsonl per variant and size, a dataset card and a manifest."""
+    from limacot.config import DataBuildConfig, load_config
+    from limacot.data.build import build_data
+
+    with handled_errors():
+        cfg = load_config(config, DataBuildConfig)
+        updates = {k: v for k, v in {"seed": seed, "skip_bad": skip_bad or None}.items() if v is not None}
+        cfg = cfg.model_copy(update=updates)
+        log = (lambda msg: None) if as_json else (lambda msg: err_console.print(f"  {msg}", highlight=False))
+        result = build_data(cfg, out, force=force, log=log)
+    if as_json:
+        print_json({"out": str(result.out_dir), "up_to_date": result.up_to_date, **result.manifest})
+    elif result.up_to_date:
+        out_console.print(f"[green]up to date[/]: {out} already holds this build (no work done; --force rebuilds)")
+    else:
+        out_console.print(f"[green]built[/] {len(result.manifest['outputs'])} training files under {out} "
+                          f"(card: {out / 'card.md'})")
+
+
+@data_app.command("render")
+def data_render(
+    file: str = typer.Argument(..., help="A data file (any supported format) or hf:org/name[:split]."),
+    template: str = typer.Option("lima", "--template", help="llama-2 | llama-3 | chatml | lima | tokenizer"),
+    tokenizer: str = typer.Option("embedded", "--tokenizer", help="Model SPEC or a tokenizer.model file/folder."),
+    n: int = typer.Option(1, "--n", min=1, help="How many examples to show."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    columns: Optional[str] = typer.Option(None, "--columns", help=COLUMNS_HELP),
+    cot_style: str = typer.Option("ko", "--cot-style", help="ko | en | answer-only (kocot records)"),
+    max_length: int = typer.Option(2048, "--max-length", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print text, token counts and labels as JSON."),
+) -> None:
+    """Show examples as the model will see them, trained spans highlighted, with token counts."""
+    from limacot.data.sources import read_records
+    from limacot.data.templates import get_template, highlight, prepare_tokenizer, render_many, token_counts
+
+    with handled_errors():
+        report = read_records(file, format=format, columns=parse_columns(columns), cot_style=cot_style)
+        tok = _load_tokenizer(tokenizer)
+        chat_template = get_template(template)
+        prepare_tokenizer(tok, chat_template)
+        examples, dropped = render_many(report.records[:n], tok, chat_template, max_length=max_length)
+    if as_json:
+        print_json([{"id": r.id, "text": e.text, **token_counts(e)}
+                    for r, e in zip(report.records, examples)] + ([{"dropped": dict(dropped)}] if dropped else []))
+        return
+    for record, example in zip(report.records, examples):
+        counts = token_counts(example)
+        out_console.rule(f"{record.id} ({record.source}): {counts['tokens']} tokens, {counts['trained']} trained")
+        out_console.print(highlight(example, tok), soft_wrap=True)
+    if dropped:
+        err_console.print(f"dropped: {dict(dropped)}")
+
+
+@app.command("generate")
+def generate(
+    prompts: str = typer.Option(..., "--prompts", help='JSONL of {"prompt": ...}, or any data file (first user turn).'),
+    out: Path = typer.Option(..., "--out", help="Output folder (generations.jsonl)."),
+    model: str = typer.Option("embedded", "--model", help="embedded | local dir | hf:org/name | file.gguf"),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
+    greedy: bool = typer.Option(False, "--greedy", help="Greedy decoding instead of LIMA sampling."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print the generations as JSON."),
+) -> None:
+    """Answer each prompt with the model's own chat template; writes OUT/generations.jsonl."""
+    from limacot.generation import GenerationSettings, generate_file
+
+    with handled_errors():
+        settings = GenerationSettings(max_new_tokens=max_new_tokens, greedy=greedy, seed=seed)
+        rows = generate_file(model, prompts, out, settings,
+                             on_answer=None if as_json else lambda row: _show_answer(row))
+    if as_json:
+        print_json(rows)
+    else:
+        out_console.print(f"[green]wrote[/] {out / 'generations.jsonl'} ({len(rows)} answers)")
+
+
+def _show_answer(row: dict) -> None:
+    out_console.rule(f"prompt {row['id']}")
+    out_console.print(f"[bold]user:[/] {row['prompt']}", highlight=False)
+    out_console.print(f"[bold]assistant:[/] {row['answer']}", highlight=False)
+
+
+def _load_tokenizer(spec: str):
+    from limacot.models import load_tokenizer
+
+    return load_tokenizer(spec)

@@ -1,0 +1,165 @@
+"""`limacot data build`: sources -> dedup -> decontamination -> variants x nested sizes.
+
+Output layout (all written atomically; the manifest last, so a build killed midway is
+simply redone):
+
+    OUT/<variant>/<size>/train.jsonl   messages format, one conversation per line
+    OUT/card.md                        dataset card: sources, counts, what was removed, hashes
+    OUT/manifest.json                  build key, input and output content hashes, counts
+    OUT/config.resolved.yaml           the config as used
+
+The build key hashes the resolved config, every input file and the limacot version;
+when it matches the manifest and every output is intact, nothing is redone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from limacot import __version__
+from limacot.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from limacot.config import DataBuildConfig, dump_config
+from limacot.data.card import render_card
+from limacot.data.files import iter_rows
+from limacot.data.records import Conversation
+from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
+from limacot.data.select import mix, nested_subsets
+from limacot.data.sources import ReadReport, read_records
+from limacot.fingerprint import sha256_file, sha256_ids, sha256_json
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    up_to_date: bool
+    manifest: dict
+    reports: dict[str, ReadReport] = field(default_factory=dict)
+
+
+def _input_hash(spec: str) -> str:
+    return spec if spec.startswith("hf:") else sha256_file(spec)
+
+
+def build_key(config: DataBuildConfig) -> str:
+    """Content hash of everything the build reads: config, input files, limacot version."""
+    decon = config.decontamination
+    return sha256_json({
+        "config": config.model_dump(mode="json"),
+        "sources": {name: _input_hash(src.path) for name, src in config.sources.items()},
+        "eval_files": {name: _input_hash(p) for name, p in (decon.eval_files if decon else {}).items()},
+        "limacot": __version__,
+    })
+
+
+def is_up_to_date(out_dir: Path, key: str) -> dict | None:
+    """The existing manifest if it has this build key and every output file is intact."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("build_key") != key:
+        return None
+    for rel, info in manifest.get("outputs", {}).items():
+        target = out_dir / rel
+        if not target.is_file() or sha256_file(target) != info.get("sha256"):
+            return None
+    return manifest
+
+
+def _read_sources(config: DataBuildConfig) -> dict[str, ReadReport]:
+    return {name: read_records(src.path, format=src.format, columns=src.columns or None,
+                               cot_style=src.cot_style, cot_styles=config.cot_styles,
+                               source_name=name, skip_bad=config.skip_bad)
+            for name, src in config.sources.items()}
+
+
+def _clean(config: DataBuildConfig, reports: dict[str, ReadReport]) -> tuple[dict[str, list[Conversation]], dict]:
+    """Dedup and decontaminate across all sources; returns pools per config source and findings."""
+    origin: dict[str, str] = {}
+    records: list[Conversation] = []
+    for name, report in reports.items():
+        for record in report.records:
+            origin.setdefault(record.id, name)
+            records.append(record)
+    findings: dict = {"exact": [], "near": [], "contamination": None}
+    if config.dedup.exact:
+        records, removed = exact_dedup(records)
+        findings["exact"] = [{"id": d.record.id, "source": origin[d.record.id], "duplicate_of": d.kept_id}
+                             for d in removed]
+    if config.dedup.near:
+        records, removed = near_dedup(records, threshold=config.dedup.threshold,
+                                      num_perm=config.dedup.num_perm, shingle_size=config.dedup.shingle_size)
+        findings["near"] = [{"id": d.record.id, "source": origin[d.record.id], "duplicate_of": d.kept_id,
+                              "jaccard": round(d.jaccard, 3)} for d in removed]
+    decon = config.decontamination
+    if decon and decon.eval_files:
+        eval_sets = {name: eval_texts_from_rows(row for _, row in iter_rows(path))
+                     for name, path in decon.eval_files.items()}
+        report = decontaminate(records, eval_sets, ngram=decon.ngram, min_words=decon.min_words,
+                               remove=decon.remove)
+        findings["contamination"] = report
+        records = report.kept
+    pools: dict[str, list[Conversation]] = {name: [] for name in reports}
+    for record in records:
+        pools[origin[record.id]].append(record)
+    return pools, findings
+
+
+def _write_variants(config: DataBuildConfig, pools: dict[str, list[Conversation]], out_dir: Path,
+                    log: Callable[[str], None]) -> dict:
+    outputs: dict[str, dict] = {}
+    for variant, spec in config.variants.items():
+        sizes = config.sizes_for(variant)
+        numeric = [s for s in sizes if s != "all"]
+        ratios = any(isinstance(v, float) for v in spec.mix.values())
+        total = max(numeric) if ratios and numeric else None
+        pool = mix({name: pools[name] for name in spec.mix}, dict(spec.mix), seed=config.seed, total=total)
+        wanted = [len(pool) if s == "all" else s for s in sizes]
+        subsets = nested_subsets(pool, wanted, seed=config.seed, stratify_by_source=config.stratify)
+        for size, label in zip(wanted, sizes):
+            rel = f"{variant}/{label}/train.jsonl"
+            subset = subsets[size]
+            atomic_write_jsonl(out_dir / rel, (r.to_json() for r in subset))
+            outputs[rel] = {"records": len(subset), "sha256": sha256_file(out_dir / rel),
+                            "ids_sha256": sha256_ids(r.id for r in subset),
+                            "sources": dict(Counter(r.source for r in subset))}
+            log(f"{rel}: {len(subset)} records")
+    return outputs
+
+
+def build_data(config: DataBuildConfig, out_dir: str | Path, *, force: bool = False,
+               log: Callable[[str], None] = lambda msg: None) -> BuildResult:
+    """Build every variant and size of `config` under `out_dir` (see the module docstring)."""
+    out_dir = Path(out_dir)
+    key = build_key(config)
+    if not force and (manifest := is_up_to_date(out_dir, key)):
+        return BuildResult(out_dir, True, manifest)
+    reports = _read_sources(config)
+    for name, report in reports.items():
+        log(f"read {name}: {len(report.records)} records ({report.format})"
+            + (f", skipped {dict(report.skipped)}" if report.skipped else ""))
+    pools, findings = _clean(config, reports)
+    outputs = _write_variants(config, pools, out_dir, log)
+    contamination = findings["contamination"]
+    manifest = {
+        "build_key": key,
+        "limacot_version": __version__,
+        "inputs": {name: {"path": config.sources[name].path, "sha256": _input_hash(config.sources[name].path),
+                          "format": r.format, "records": len(r.records), "skipped": dict(r.skipped),
+                          "trimmed": dict(r.trimmed)} for name, r in reports.items()},
+        "removed": {"exact_duplicates": len(findings["exact"]), "near_duplicates": len(findings["near"]),
+                    "contaminated": len(contamination.contaminated_ids)
+                    if contamination and config.decontamination.remove else 0},
+        "pools": {name: len(pool) for name, pool in pools.items()},
+        "outputs": outputs,
+    }
+    atomic_write_text(out_dir / "config.resolved.yaml", dump_config(config))
+    atomic_write_text(out_dir / "card.md", render_card(config, reports, findings, manifest))
+    atomic_write_json(out_dir / MANIFEST, manifest)
+    return BuildResult(out_dir, False, manifest, reports)

@@ -1,0 +1,86 @@
+"""The dataset card (`card.md`) written by `limacot data build`: a human-readable record of
+what went in, what was removed and why, and what came out, with content hashes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from limacot import __version__
+from limacot.config import DataBuildConfig
+from limacot.data.sources import ReadReport
+
+MAX_LISTED = 10
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _counts(counter: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counter.items()) or "none"
+
+
+def _sources_section(config: DataBuildConfig, reports: dict[str, ReadReport], manifest: dict) -> list[str]:
+    rows = [[name, f"`{config.sources[name].path}`", r.format, len(r.records), _counts(dict(r.skipped)),
+             _counts(dict(r.trimmed)), manifest["pools"][name], f"`{manifest['inputs'][name]['sha256'][:16]}`"]
+            for name, r in reports.items()]
+    lines = ["## Sources", ""]
+    lines += _table(["source", "file", "format", "read", "skipped (bad)", "trimmed", "after cleaning",
+                     "sha256"], rows)
+    for name, report in reports.items():
+        if report.errors:
+            lines += [f"First skipped records of `{name}`:", ""] + [f"- {e}" for e in report.errors] + [""]
+    return lines
+
+
+def _dedup_section(config: DataBuildConfig, findings: dict) -> list[str]:
+    lines = ["## Deduplication", ""]
+    lines.append(f"- exact (normalised text): {'on' if config.dedup.exact else 'off'}, "
+                 f"removed {len(findings['exact'])} "
+                 f"({_counts(dict(Counter(d['source'] for d in findings['exact'])))})")
+    near = config.dedup
+    lines.append(f"- near-duplicate (MinHash LSH, threshold {near.threshold}, {near.num_perm} permutations, "
+                 f"{near.shingle_size}-character shingles): {'on' if near.near else 'off'}, "
+                 f"removed {len(findings['near'])} "
+                 f"({_counts(dict(Counter(d['source'] for d in findings['near'])))})")
+    for dup in (findings["exact"] + findings["near"])[:MAX_LISTED]:
+        extra = f", Jaccard ~{dup['jaccard']}" if "jaccard" in dup else ""
+        lines.append(f"  - `{dup['id']}` ({dup['source']}) duplicates `{dup['duplicate_of']}`{extra}")
+    return lines + [""]
+
+
+def _contamination_section(config: DataBuildConfig, report) -> list[str]:
+    if report is None:
+        return ["## Decontamination", "", "Not checked (no `decontamination.eval_files`).", ""]
+    action = "removed" if config.decontamination.remove else "reported only (set `remove: true` to drop them)"
+    lines = ["## Decontamination", "",
+             f"{report.ngram}-gram word overlap with each eval set (eval texts shorter than {report.ngram} "
+             f"words but with at least {report.min_words} are matched whole; shorter ones are too short to "
+             f"check). Overlapping training records: {len(report.contaminated_ids)}, {action}.", ""]
+    rows = [[name, s.n_texts, s.too_short, len(s.matched_ids)] for name, s in report.eval_sets.items()]
+    lines += _table(["eval set", "texts", "too short to check", "overlapping training records"], rows)
+    for name, stats in report.eval_sets.items():
+        for record_id in stats.matched_ids[:MAX_LISTED]:
+            lines.append(f"- {name}: `{record_id}` shares \"{stats.examples.get(record_id, '')}\"")
+    return lines + [""]
+
+
+def _outputs_section(manifest: dict) -> list[str]:
+    rows = [[f"`{rel}`", info["records"], _counts(info["sources"]), f"`{info['sha256'][:16]}`"]
+            for rel, info in manifest["outputs"].items()]
+    return ["## Outputs", "", "Sizes of a variant are nested: each smaller file is a prefix of the same "
+            "seeded order as the larger ones.", ""] + _table(["file", "records", "by source", "sha256"], rows)
+
+
+def render_card(config: DataBuildConfig, reports: dict[str, ReadReport], findings: dict, manifest: dict) -> str:
+    """Markdown dataset card from the build's reports, findings and manifest."""
+    lines = ["# Dataset card", "",
+             f"Built by limacot {__version__}; seed {config.seed}; stratified by source: {config.stratify}; "
+             f"build key `{manifest['build_key'][:16]}`.", ""]
+    lines += _sources_section(config, reports, manifest)
+    lines += _dedup_section(config, findings)
+    lines += _contamination_section(config, findings["contamination"])
+    lines += _outputs_section(manifest)
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""`data build` end to end on small synthetic files: layout, nesting, dedup, decontamination,
+the card, the manifest and the no-work rebuild; and the config's strictness."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from limacot.config import DataBuildConfig, load_config
+from limacot.data.build import build_data
+from limacot.errors import LimacotInputError
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+LEAKED = "the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat"
+
+
+@pytest.fixture()
+def study(tmp_path):
+    lima = [{"conversations": [f"Question number {i} about topic {i * 7}?", f"Answer {i}: " + "word " * (i % 5 + 3)],
+             "source": ["stackexchange", "wikihow"][i % 2]} for i in range(12)]
+    lima.append(dict(lima[0]))  # exact duplicate
+    lima.append({"conversations": ["Tell me a story", "Once upon a time " + LEAKED + "."], "source": "authors"})
+    cot = [{"source": f"사과가 {i}개 있고 2개를 더 사면 몇 개입니까?", "rationale": f"{i} 더하기 2는 {i + 2}입니다.",
+            "target": str(i + 2)} for i in range(10)]
+    write_jsonl(tmp_path / "lima.jsonl", lima)
+    write_jsonl(tmp_path / "cot.jsonl", cot)
+    write_jsonl(tmp_path / "eval.jsonl", [{"text": LEAKED.upper() + "!", "label": "1"}])
+    config = {
+        "sources": {"lima": {"path": "lima.jsonl"}, "kocot": {"path": "cot.jsonl", "cot_style": "en"}},
+        "variants": {"lima": {"mix": {"lima": "all"}}, "lima+cot": {"mix": {"lima": "all", "kocot": 5}},
+                     "half": {"mix": {"lima": 0.5, "kocot": 0.5}, "sizes": [4, 8]}},
+        "sizes": [4, 8, "all"],
+        "decontamination": {"eval_files": {"demo_eval": "eval.jsonl"}, "remove": True},
+    }
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return tmp_path
+
+
+def read_ids(path):
+    return [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_build_writes_nested_variants_card_and_manifest(study):
+    config = load_config(study / "data.yaml", DataBuildConfig)
+    out = study / "out"
+    result = build_data(config, out)
+    assert not result.up_to_date
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["removed"] == {"exact_duplicates": 1, "near_duplicates": 0, "contaminated": 1}
+    assert manifest["pools"] == {"lima": 12, "kocot": 10}
+    small, large, everything = (read_ids(out / "lima" / s / "train.jsonl") for s in ("4", "8", "all"))
+    assert len(small) == 4 and len(large) == 8 and len(everything) == 12
+    assert small == large[:4] and large == everything[:8]
+    assert len(read_ids(out / "lima+cot" / "all" / "train.jsonl")) == 17
+    half = [json.loads(line) for line in (out / "half" / "8" / "train.jsonl").read_text().splitlines()]
+    assert sum(r["source"] == "kocot" for r in half) == 4
+    first = json.loads((out / "lima+cot" / "all" / "train.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"id", "source", "messages"}
+    card = (out / "card.md").read_text()
+    assert "demo_eval" in card and "| `lima/4/train.jsonl` | 4 |" in card
+    assert (out / "config.resolved.yaml").is_file()
+
+
+def test_rebuild_is_a_no_op_until_something_changes(study):
+    config = load_config(study / "data.yaml", DataBuildConfig)
+    out = study / "out"
+    build_data(config, out)
+    before = (out / "lima" / "8" / "train.jsonl").stat().st_mtime_ns
+    assert build_data(config, out).up_to_date
+    assert (out / "lima" / "8" / "train.jsonl").stat().st_mtime_ns == before
+    (out / "lima" / "8" / "train.jsonl").write_text("tampered\n")
+    assert not build_data(config, out).up_to_date
+    assert build_data(config.model_copy(update={"seed": 1}), out).up_to_date is False
+
+
+def test_same_seed_same_files_other_seed_other_order(study):
+    config = load_config(study / "data.yaml", DataBuildConfig)
+    build_data(config, study / "a")
+    build_data(config, study / "b")
+    build_data(config.model_copy(update={"seed": 7}), study / "c")
+    a, b, c = (read_ids(study / d / "lima" / "8" / "train.jsonl") for d in "abc")
+    assert a == b and a != c
+
+
+def test_config_errors_are_input_errors(study):
+    path = study / "bad.yaml"
+    path.write_text(yaml.safe_dump({"sources": {"lima": {"path": "lima.jsonl", "colums": {}}},
+                                    "variants": {"v": {"mix": {"lima": "all"}}}}))
+    with pytest.raises(LimacotInputError, match=r"sources.lima.colums: Extra inputs are not permitted"):
+        load_config(path, DataBuildConfig)
+    path.write_text(yaml.safe_dump({"sources": {"lima": {"path": "lima.jsonl"}},
+                                    "variants": {"v": {"mix": {"kocot": "all"}}}}))
+    with pytest.raises(LimacotInputError, match=r"variant 'v' mixes unknown source"):
+        load_config(path, DataBuildConfig)
+    with pytest.raises(LimacotInputError, match="config file not found"):
+        load_config(study / "missing.yaml", DataBuildConfig)
+
+
+def test_size_larger_than_pool_is_an_input_error(study):
+    config = load_config(study / "data.yaml", DataBuildConfig).model_copy(update={"sizes": [100]})
+    with pytest.raises(LimacotInputError, match="100"):
+        build_data(config, study / "out")
