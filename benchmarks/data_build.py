@@ -67,6 +67,25 @@ def show_removed(title: str, removed: list, by_id: dict[str, Conversation]) -> N
         print(f"        kept,    turn {turn}: {_clip(pairs[turn][1].content)}")
 
 
+def compare_shingle_hashes(records: list[Conversation], shingle_size: int = 5, num_perm: int = 128) -> None:
+    """MinHash sketching with our CRC-32 shingle hash vs datasketch's default SHA-1, same shingles."""
+    from datasketch import MinHash
+    from datasketch.hashfunc import sha1_hash32
+
+    from limacot.data import dedup
+
+    shingles = [dedup._shingles(r.text(), shingle_size) for r in records]
+    seconds = {}
+    for name, hashfunc in (("crc32 (ours)", dedup._shingle_hash), ("sha1 (datasketch default)", sha1_hash32)):
+        start = time.perf_counter()
+        for _ in MinHash.generator(shingles, num_perm=num_perm, seed=1, hashfunc=hashfunc):
+            pass
+        seconds[name] = time.perf_counter() - start
+    (ours, ours_s), (theirs, theirs_s) = seconds.items()
+    print(f"  MinHash sketching of {len(records)} records: {ours} {ours_s:.2f} s, {theirs} {theirs_s:.2f} s, "
+          f"ratio {theirs_s / ours_s:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data")
@@ -83,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
 
     kept, exact = timed("exact dedup", timings, exact_dedup, records)
     show_removed("exact duplicates", exact, by_id)
+    compare_shingle_hashes(kept)
     kept, near = timed("near dedup (MinHash LSH)", timings, near_dedup, kept, threshold=args.threshold)
     show_removed(f"near duplicates (threshold {args.threshold})", near, by_id)
     report = timed("decontamination", timings, decontaminate, kept, eval_sets, ngram=args.ngram,

@@ -68,8 +68,8 @@ def exact_dedup(records: Sequence[Conversation]) -> tuple[list[Conversation], li
 
 
 def _shingle_hash(shingle: bytes) -> int:
-    """32-bit hash of one shingle. CRC-32 is ~5x faster than datasketch's default SHA-1 and
-    deterministic across runs; MinHash's affine32 scheme mixes it with MurmurHash3's
+    """32-bit hash of one shingle. CRC-32 is faster than datasketch's default SHA-1
+    (`benchmarks/data_build.py` prints both) and deterministic across runs; MinHash's affine32 scheme mixes it with MurmurHash3's
     finaliser before permuting, which removes CRC's linearity."""
     return zlib.crc32(shingle)
 
