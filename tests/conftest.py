@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# Tests never touch the network: hub lookups fail fast instead of retrying for half a minute.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LIMACOT_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -152,14 +152,14 @@ def data_render(
         examples, dropped = render_many(report.records[:n], tok, chat_template, max_length=max_length)
     if as_json:
         print_json([{"id": r.id, "text": e.text, **token_counts(e)}
-                    for r, e in zip(report.records, examples)] + ([{"dropped": dict(dropped)}] if dropped else []))
+                    for r, e in zip(report.records, examples)] + ([{"dropped": dict(+dropped)}] if any(dropped.values()) else []))
         return
     for record, example in zip(report.records, examples):
         counts = token_counts(example)
-        out_console.rule(f"{record.id} ({record.source}): {counts['tokens']} tokens, {counts['trained']} trained")
+        out_console.rule(f"{record.id} ({record.source}): {counts['tokens']} tokens, {counts['trained_tokens']} trained")
         out_console.print(highlight(example, tok), soft_wrap=True)
-    if dropped:
-        err_console.print(f"dropped: {dict(dropped)}")
+    if any(dropped.values()):
+        err_console.print(f"dropped or truncated: {dict(+dropped)}")
 
 
 @app.command("generate")

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from limacot.data.cot import COT_FIELDS, CotStyle, get_style
-from limacot.data.files import iter_raw_rows
-from limacot.data.records import Conversation, Turn, TurnError
+from limacot.data.files import iter_raw_rows, iter_rows
+from limacot.data.records import Conversation, Turn, TurnError, content_id
 from limacot.errors import DataError, LimacotInputError
 
 FORMATS = ("lima", "sharegpt", "messages", "alpaca", "kocot")
@@ -248,3 +248,30 @@ def _undetectable(path: str, location: str, row: Mapping) -> str:
         "(messages: [{role, content}]), alpaca (instruction, input, output) or kocot "
         "(source, rationale, target). Pass --format, or map your columns, e.g. "
         "columns: {source: question, rationale: reason, target: answer}")
+
+
+def read_prompts(path: str | Path) -> list[tuple[str, list[dict]]]:
+    """Prompts to answer: (id, messages ending with a user turn) per row.
+
+    Rows with a `prompt` field give that text; rows of any other format give their
+    leading system turn (if any) and first user turn (kocot: its `source`). The id is
+    the row's `id` field when present, else the content id of the messages.
+    """
+    prompts, fmt = [], None
+    for location, row in iter_rows(path):
+        try:
+            if "prompt" in row:
+                turns = [Turn("user", _text_field(row, "prompt"))]
+            else:
+                fmt = fmt or detect_format(row) or _undetectable(str(path), location, row)
+                turns = ([Turn("user", _text_field(row, "source", scalars=True))] if fmt == "kocot"
+                         else CONVERTERS[fmt](row, get_style("answer-only"))[0])
+            start = 1 if turns and turns[0].role == "system" else 0
+            if len(turns) <= start or turns[start].role != "user" or not turns[start].content.strip():
+                raise _RowError("prompt" if "prompt" in row else fmt, "a non-empty first user turn", "empty_turn")
+        except _RowError as err:
+            raise DataError(str(path), location, err.field_name, err.expected, err.reason, err.got) from None
+        messages = [{"role": t.role, "content": t.content} for t in turns[:start + 1]]
+        row_id = row.get("id")
+        prompts.append((str(row_id) if row_id is not None else content_id(turns[:start + 1]), messages))
+    return prompts
