@@ -17,7 +17,7 @@ from pathlib import Path
 
 from limacot.data.files import iter_rows
 from limacot.data.records import Conversation
-from limacot.data.select import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
+from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
 from limacot.data.sources import read_records
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,6 +4,7 @@ the card, the manifest and the no-work rebuild; and the config's strictness."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -106,3 +107,11 @@ def test_size_larger_than_pool_is_an_input_error(study):
     config = load_config(study / "data.yaml", DataBuildConfig).model_copy(update={"sizes": [100]})
     with pytest.raises(LimacotInputError, match="100"):
         build_data(config, study / "out")
+
+
+def test_shipped_data_configs_validate():
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs" / "data").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        config = load_config(path, DataBuildConfig)
+        assert config.variants and config.sources, path

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from limacot.data.records import Conversation, Turn
-from limacot.data.select import (decontaminate, eval_texts_from_rows, exact_dedup, mix, near_dedup,
-                                 nested_subsets, selection_order)
+from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
+from limacot.data.select import mix, nested_subsets, selection_order
 from limacot.errors import LimacotInputError
 
 

@@ -121,7 +121,8 @@ def _write_variants(config: DataBuildConfig, pools: dict[str, list[Conversation]
         total = max(numeric) if ratios and numeric else None
         pool = mix({name: pools[name] for name in spec.mix}, dict(spec.mix), seed=config.seed, total=total)
         wanted = [len(pool) if s == "all" else s for s in sizes]
-        subsets = nested_subsets(pool, wanted, seed=config.seed, stratify_by_source=config.stratify)
+        subsets = nested_subsets(pool, wanted, seed=config.seed, stratify_by_source=config.stratify,
+                                 variant=variant)
         for size, label in zip(wanted, sizes):
             rel = f"{variant}/{label}/train.jsonl"
             subset = subsets[size]

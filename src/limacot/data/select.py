@@ -5,8 +5,7 @@ Pure functions over lists of `Conversation`; no file I/O. Every random choice co
 (its order included) and the seed, never on Python's hash randomisation.
 
 Cleaning the pool first (exact and near duplicates, benchmark contamination) lives in
-`limacot.data.dedup`; its public functions are re-exported here so that
-`limacot.data.select` is the one place a data build imports from.
+`limacot.data.dedup`.
 
     >>> subsets = nested_subsets(pool, sizes=[100, 500, 1000], seed=0)
     >>> set(subsets[100]) <= set(subsets[500]) <= set(subsets[1000])
@@ -19,25 +18,8 @@ from __future__ import annotations
 import random
 from typing import Literal, Sequence, Union
 
-from limacot.data.dedup import (  # noqa: F401  (re-exported: the data build's one import point)
-    ContaminationReport,
-    Duplicate,
-    EvalSetContamination,
-    NearDuplicate,
-    decontaminate,
-    eval_texts_from_rows,
-    exact_dedup,
-    near_dedup,
-    normalize_text,
-)
 from limacot.data.records import Conversation
 from limacot.errors import LimacotInputError
-
-__all__ = [
-    "nested_subsets", "selection_order", "mix",
-    "exact_dedup", "near_dedup", "decontaminate", "eval_texts_from_rows", "normalize_text",
-    "Duplicate", "NearDuplicate", "ContaminationReport", "EvalSetContamination",
-]
 
 
 def selection_order(records: Sequence[Conversation], seed: int, stratify_by_source: bool = True) -> list[int]:
