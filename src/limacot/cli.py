@@ -30,6 +30,8 @@ _state = {"debug": os.environ.get("LIMACOT_DEBUG") == "1"}
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for every error.")) -> None:
     _state["debug"] = _state["debug"] or debug
+    if not _state["debug"]:  # the libraries' tqdm bars (weights loading, GGUF conversion) are noise here
+        os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 @contextmanager
