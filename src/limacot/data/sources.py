@@ -95,39 +95,29 @@ def _lima(row: Mapping, style: CotStyle) -> Converted:
     return turns, names, _text_field(row, "source", required=False)
 
 
-def _sharegpt(row: Mapping, style: CotStyle) -> Converted:
-    turns, names = [], []
-    for i, item in enumerate(_list_field(row, "conversations")):
-        where = f"conversations[{i}]"
-        if not isinstance(item, dict):
-            raise _RowError(where, 'an object {"from": ..., "value": ...}', "wrong_type", _describe(item))
-        speaker = _text_field(item, "from") if "from" in item else None
-        if speaker is None:
-            raise _RowError(f"{where}.from", "a speaker name", "missing_field")
-        if speaker.lower() not in SHAREGPT_ROLES:
-            raise _RowError(f"{where}.from", f"one of {', '.join(SHAREGPT_ROLES)}", "bad_role", repr(speaker))
-        value = item.get("value")
-        if not isinstance(value, str):
-            raise _RowError(f"{where}.value", "a string", "missing_field" if value is None else "wrong_type",
-                            None if value is None else _describe(value))
-        turns.append(Turn(SHAREGPT_ROLES[speaker.lower()], value))
-        names.append(where)
-    return turns, names, _text_field(row, "source", required=False)
+MESSAGE_ROLES = {"system": "system", "user": "user", "assistant": "assistant"}
+# Formats whose turns are objects: (list field, role key, content key, accepted roles -> ours).
+OBJECT_TURNS = {"sharegpt": ("conversations", "from", "value", SHAREGPT_ROLES),
+                "messages": ("messages", "role", "content", MESSAGE_ROLES)}
 
 
-def _messages(row: Mapping, style: CotStyle) -> Converted:
+def _object_turns(row: Mapping, fmt: str) -> Converted:
+    """Turns given as objects, e.g. {"from": "human", "value": ...} or {"role": ..., "content": ...}."""
+    list_name, role_key, content_key, roles = OBJECT_TURNS[fmt]
     turns, names = [], []
-    for i, item in enumerate(_list_field(row, "messages")):
-        where = f"messages[{i}]"
+    for i, item in enumerate(_list_field(row, list_name)):
+        where = f"{list_name}[{i}]"
         if not isinstance(item, dict):
-            raise _RowError(where, 'an object {"role": ..., "content": ...}', "wrong_type", _describe(item))
-        role, content = item.get("role"), item.get("content")
-        if not isinstance(role, str):
-            raise _RowError(f"{where}.role", "one of system/user/assistant", "bad_role", _describe(role))
+            raise _RowError(where, f'an object {{"{role_key}": ..., "{content_key}": ...}}', "wrong_type",
+                            _describe(item))
+        role, content = item.get(role_key), item.get(content_key)
+        if not isinstance(role, str) or role.lower() not in roles:
+            raise _RowError(f"{where}.{role_key}", f"one of {', '.join(roles)}",
+                            "missing_field" if role is None else "bad_role", None if role is None else _describe(role))
         if not isinstance(content, str):
-            raise _RowError(f"{where}.content", "a string", "missing_field" if content is None else "wrong_type",
+            raise _RowError(f"{where}.{content_key}", "a string", "missing_field" if content is None else "wrong_type",
                             None if content is None else _describe(content))
-        turns.append(Turn(role, content))
+        turns.append(Turn(roles[role.lower()], content))
         names.append(where)
     return turns, names, _text_field(row, "source", required=False)
 
@@ -151,7 +141,8 @@ def _kocot(row: Mapping, style: CotStyle) -> Converted:
 
 
 CONVERTERS: dict[str, Callable[[Mapping, CotStyle], Converted]] = {
-    "lima": _lima, "sharegpt": _sharegpt, "messages": _messages, "alpaca": _alpaca, "kocot": _kocot}
+    "lima": _lima, "sharegpt": lambda row, style: _object_turns(row, "sharegpt"),
+    "messages": lambda row, style: _object_turns(row, "messages"), "alpaca": _alpaca, "kocot": _kocot}
 
 
 def detect_format(row: Mapping) -> str | None:
@@ -198,9 +189,8 @@ def _to_conversation(row: Mapping, fmt: str, style: CotStyle, default_source: st
             return record
     except TurnError as err:
         name = names[err.index] if err.index is not None and err.index < len(names) else None
-        if name and err.part and fmt in ("sharegpt", "messages"):
-            name += {"role": ".role" if fmt == "messages" else ".from", "content":
-                     ".content" if fmt == "messages" else ".value"}[err.part]
+        if name and err.part and fmt in OBJECT_TURNS:
+            name += "." + OBJECT_TURNS[fmt][1 if err.part == "role" else 2]
         raise _RowError(name or ("conversations" if fmt in ("lima", "sharegpt") else fmt),
                         err.expected, err.reason, err.got) from None
 
