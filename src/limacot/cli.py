@@ -4,17 +4,12 @@ no traceback unless --debug), 1 any other failure."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import traceback
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 
+from limacot.cli_common import err_console, handled_errors, out_console, print_json, state
 from limacot.errors import LimacotInputError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -22,36 +17,10 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
 data_app = typer.Typer(no_args_is_help=True, help="Read, inspect, render and build training data.")
 app.add_typer(data_app, name="data")
 
-err_console = Console(stderr=True)
-out_console = Console()
-_state = {"debug": os.environ.get("LIMACOT_DEBUG") == "1"}
-
 
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for every error.")) -> None:
-    _state["debug"] = _state["debug"] or debug
-    if not _state["debug"]:  # the libraries' tqdm bars (weights loading, GGUF conversion) are noise here
-        os.environ.setdefault("TQDM_DISABLE", "1")
-
-
-@contextmanager
-def handled_errors() -> Iterator[None]:
-    """Map exceptions to the exit-code contract."""
-    try:
-        yield
-    except LimacotInputError as err:
-        if _state["debug"]:
-            traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
-        raise
-    except Exception as err:  # everything else is a failure, not bad input
-        if _state["debug"]:
-            traceback.print_exc()
-        err_console.print(f"[bold red]failed:[/] {type(err).__name__}: {err} (rerun with --debug for the traceback)",
-                          highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    state.set_debug(debug)
 
 
 def parse_columns(text: Optional[str]) -> dict[str, str] | None:
@@ -65,10 +34,6 @@ def parse_columns(text: Optional[str]) -> dict[str, str] | None:
             raise LimacotInputError(f"--columns: expected OUR=THEIRS pairs separated by commas, got {part!r}")
         mapping[ours.strip()] = theirs.strip()
     return mapping
-
-
-def print_json(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 
 
 FORMAT_HELP = "lima | sharegpt | messages | alpaca | kocot (default: detected from the fields)"
@@ -164,36 +129,17 @@ def data_render(
         err_console.print(f"dropped or truncated: {dict(+dropped)}")
 
 
-@app.command("generate")
-def generate(
-    prompts: str = typer.Option(..., "--prompts", help='JSONL of {"prompt": ...}, or any data file (first user turn).'),
-    out: Path = typer.Option(..., "--out", help="Output folder (generations.jsonl)."),
-    model: str = typer.Option("embedded", "--model", help="embedded | local dir | hf:org/name | file.gguf"),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
-    greedy: bool = typer.Option(False, "--greedy", help="Greedy decoding instead of LIMA sampling."),
-    seed: int = typer.Option(0, "--seed"),
-    as_json: bool = typer.Option(False, "--json", help="Print the generations as JSON."),
-) -> None:
-    """Answer each prompt with the model's own chat template; writes OUT/generations.jsonl."""
-    from limacot.generation import GenerationSettings, generate_file
-
-    with handled_errors():
-        settings = GenerationSettings(max_new_tokens=max_new_tokens, greedy=greedy, seed=seed)
-        rows = generate_file(model, prompts, out, settings,
-                             on_answer=None if as_json else lambda row: _show_answer(row))
-    if as_json:
-        print_json(rows)
-    else:
-        out_console.print(f"[green]wrote[/] {out / 'generations.jsonl'} ({len(rows)} answers)")
-
-
-def _show_answer(row: dict) -> None:
-    out_console.rule(f"prompt {row['id']}")
-    out_console.print(f"[bold]user:[/] {row['prompt']}", highlight=False)
-    out_console.print(f"[bold]assistant:[/] {row['answer']}", highlight=False)
-
-
 def _load_tokenizer(spec: str):
     from limacot.models import load_tokenizer
 
     return load_tokenizer(spec)
+
+
+def _register_stage_commands() -> None:
+    """Stages keep their commands beside their code; each module adds its own to `app`."""
+    from limacot.judge import cli as judge_cli
+
+    judge_cli.register(app)
+
+
+_register_stage_commands()

@@ -1,0 +1,55 @@
+"""What every CLI command shares: the consoles, the --debug state, the exit-code contract
+(`handled_errors`) and JSON output. Stage modules import from here, not from `limacot.cli`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+from typing import Iterator
+
+import typer
+from rich.console import Console
+
+from limacot.errors import LimacotInputError
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+
+class _State:
+    debug = os.environ.get("LIMACOT_DEBUG") == "1"
+
+    def set_debug(self, debug: bool) -> None:
+        self.debug = self.debug or debug
+        if not self.debug:  # the libraries' tqdm bars (weights loading, GGUF conversion) are noise here
+            os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+state = _State()
+
+
+@contextmanager
+def handled_errors() -> Iterator[None]:
+    """Map exceptions to the exit-code contract: 2 for bad input, 1 for anything else."""
+    try:
+        yield
+    except LimacotInputError as err:
+        if state.debug:
+            traceback.print_exc()
+        err_console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as err:  # everything else is a failure, not bad input
+        if state.debug:
+            traceback.print_exc()
+        err_console.print(f"[bold red]failed:[/] {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def print_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Generation for test prompts and pairwise judging (the LIMA protocol)."""
