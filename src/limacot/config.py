@@ -1,13 +1,15 @@
-"""Typed configs for every stage: YAML in, unknown keys are errors.
+"""Typed configs: YAML in, unknown keys are errors. Stage configs that grow large live
+beside their stage (`limacot.train.config`) and use the same loader.
 
-Paths inside a config file are relative to that file's folder; `load_config` resolves
-them, so the resolved config saved beside an output is self-contained.
+Paths inside a config file are relative to that file's folder: a model lists its path
+fields in `PATH_FIELDS` (dotted, "*" for every key of a mapping) and `load_config`
+resolves them, so the resolved config saved beside an output is self-contained.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar, Union
+from typing import ClassVar, Literal, TypeVar, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -63,6 +65,8 @@ class VariantConfig(StrictModel):
 class DataBuildConfig(StrictModel):
     """`limacot data build`: sources -> dedup -> decontamination -> variants x sizes."""
 
+    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("sources.*.path", "decontamination.eval_files.*")
+
     sources: dict[str, SourceConfig]
     variants: dict[str, VariantConfig]
     sizes: list[Size] = Field(default_factory=lambda: ["all"])
@@ -89,17 +93,21 @@ class DataBuildConfig(StrictModel):
 Config = TypeVar("Config", bound=BaseModel)
 
 
-def _resolve_paths(raw: dict, base: Path) -> dict:
-    """Make source paths and eval files absolute (relative to the config file's folder)."""
-    def fix(value: str) -> str:
-        return value if value.startswith("hf:") or Path(value).is_absolute() else str((base / value).resolve())
+def _resolve_path(value: object, base: Path) -> object:
+    """A relative file path -> absolute (relative to `base`); specs and absolute paths unchanged."""
+    if not isinstance(value, str) or value.startswith("hf:") or value == "embedded" or Path(value).is_absolute():
+        return value
+    return str((base / value).resolve())
 
-    for source in (raw.get("sources") or {}).values():
-        if isinstance(source, dict) and isinstance(source.get("path"), str):
-            source["path"] = fix(source["path"])
-    decon = raw.get("decontamination")
-    if isinstance(decon, dict) and isinstance(decon.get("eval_files"), dict):
-        decon["eval_files"] = {k: fix(v) if isinstance(v, str) else v for k, v in decon["eval_files"].items()}
+
+def _resolve_paths(raw: object, base: Path, fields: tuple[str, ...]) -> object:
+    """Resolve the dotted `fields` of `raw` ("*" matches every key of a mapping) in place."""
+    for dotted in fields:
+        head, _, rest = dotted.partition(".")
+        if not isinstance(raw, dict) or head not in raw and head != "*":
+            continue
+        for key in (list(raw) if head == "*" else [head]):
+            raw[key] = _resolve_paths(raw[key], base, (rest,)) if rest else _resolve_path(raw[key], base)
     return raw
 
 
@@ -114,7 +122,8 @@ def load_config(path: str | Path, model: type[Config]) -> Config:
         raise LimacotInputError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(raw, dict):
         raise LimacotInputError(f"{path}: expected a mapping of settings at the top level")
-    return validate_config(_resolve_paths(raw, path.parent), model, origin=str(path))
+    fields = getattr(model, "PATH_FIELDS", ())
+    return validate_config(_resolve_paths(raw, path.parent, fields), model, origin=str(path))
 
 
 def validate_config(raw: dict, model: type[Config], origin: str = "config") -> Config:

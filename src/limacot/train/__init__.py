@@ -1,0 +1,1 @@
+"""Training: the LIMA recipe on transformers' Trainer (PEFT for LoRA/QLoRA)."""

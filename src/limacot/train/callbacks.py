@@ -1,0 +1,121 @@
+"""Trainer callbacks: metrics.jsonl, a rich progress bar, and per-epoch model exports.
+
+`EpochExport` copies the model files of the checkpoint the Trainer has just saved (the
+Trainer gathers sharded weights for DeepSpeed/FSDP itself) into `checkpoints/epoch-K/`
+for the epochs inside the save window, atomically (a temp folder renamed into place).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+MODEL_FILES = ("*.safetensors", "*.safetensors.index.json", "config.json", "generation_config.json",
+               "adapter_config.json", "tokenizer*", "special_tokens_map.json", "chat_template.jinja")
+
+
+def epoch_of(state) -> int:
+    """The (1-based) epoch that just ended, from the Trainer's fractional epoch counter."""
+    return int(round(state.epoch or 0))
+
+
+class MetricsWriter(TrainerCallback):
+    """Appends one JSON line per logging step: step, epoch, loss, lr, grad_norm, tokens/s.
+
+    tokens/s counts real tokens (batches are padding-free) over the wall time since the
+    previous log. On resume, lines for steps after the resumed checkpoint are dropped first,
+    so the file never holds a step twice.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._last = (0.0, 0)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        if self.path.exists():
+            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= state.global_step]
+            self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        self._last = (time.perf_counter(), state.num_input_tokens_seen)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or not {"loss", "eval_loss"} & set(logs):
+            return  # the end-of-training summary is in summary.json
+        now, seen = time.perf_counter(), state.num_input_tokens_seen
+        row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4)}
+        for key in ("loss", "learning_rate", "grad_norm", "eval_loss"):
+            if key in logs:
+                row[key] = logs[key]
+        if "loss" in logs and now > self._last[0]:
+            row["tokens_per_second"] = round((seen - self._last[1]) / (now - self._last[0]), 2)
+            self._last = (now, seen)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+
+class RichProgress(TrainerCallback):
+    """A rich progress bar over optimizer steps, with loss, real tokens/s and ETA."""
+
+    def __init__(self):
+        self.progress = None
+        self.task = None
+        self._start = (0.0, 0)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                 TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
+        self._start = (time.perf_counter(), state.num_input_tokens_seen)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.progress is None:
+            return
+        elapsed = max(time.perf_counter() - self._start[0], 1e-9)
+        rate = (state.num_input_tokens_seen - self._start[1]) / elapsed
+        loss = next((h["loss"] for h in reversed(state.log_history) if "loss" in h), None)
+        info = f"epoch {state.epoch:.2f}  {rate:,.0f} tok/s" + (f"  loss {loss:.4f}" if loss is not None else "")
+        self.progress.update(self.task, completed=state.global_step, info=info)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class EpochExport(TrainerCallback):
+    """After each epoch-end save inside [first, last], export the model to checkpoints/epoch-K."""
+
+    def __init__(self, checkpoints_dir: Path, window: tuple[int, int]):
+        self.dir = checkpoints_dir
+        self.window = window
+
+    def on_save(self, args, state, control, **kwargs):
+        epoch = epoch_of(state)
+        if not state.is_world_process_zero or not self.window[0] <= epoch <= self.window[1]:
+            return
+        source = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        export_model_files(source, self.dir / f"epoch-{epoch}")
+
+
+def export_model_files(source: Path, target: Path) -> None:
+    """Copy the model/tokenizer files of a Trainer checkpoint to `target`, atomically."""
+    if target.exists():
+        return
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for pattern in MODEL_FILES:
+        for path in source.glob(pattern):
+            shutil.copy2(path, tmp / path.name)
+    tmp.rename(target)

@@ -1,0 +1,49 @@
+"""`limacot train`: registered on the main app by `register`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from limacot.cli_common import handled_errors, out_console, print_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+
+
+def train_command(
+    config: Optional[Path] = typer.Option(None, "--config", help="Train YAML (recipe, model, data, overrides)."),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoints/, final/, metrics.jsonl, selection.json."),
+    model: Optional[str] = typer.Option(None, "--model", help="embedded | local dir | hf:org/name | file.gguf"),
+    data: Optional[str] = typer.Option(None, "--data", help="train.jsonl from `limacot data build`, or any data file."),
+    method: Optional[str] = typer.Option(None, "--method", help="full | lora | qlora"),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="lima | sft"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    merge: bool = typer.Option(False, "--merge", help="LoRA: merge the adapters into final/ weights."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last complete checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print the selection and summary as JSON."),
+) -> None:
+    """Fine-tune a backbone with the LIMA recipe (or `sft`)."""
+    from limacot.config import load_config, validate_config
+    from limacot.train.config import TrainConfig
+    from limacot.train.recipe import train
+
+    with handled_errors():
+        cfg = load_config(config, TrainConfig) if config else TrainConfig()
+        overrides = {"model": model, "data": data, "method": method, "recipe": recipe, "epochs": epochs,
+                     "max_steps": max_steps, "seed": seed, "merge": merge or None}
+        merged = {**cfg.model_dump(exclude_unset=True), **{k: v for k, v in overrides.items() if v is not None}}
+        cfg = validate_config(merged, TrainConfig, origin="train config with flags")
+        result = train(cfg, out, resume=resume, progress=not as_json)
+    if as_json:
+        print_json({"run_dir": str(result.run_dir), "final": str(result.final), "selection": result.selection,
+                    "summary": result.summary})
+    else:
+        chosen = result.selection.get("chosen_epoch")
+        out_console.print(f"[green]trained[/]: final/ = epoch {chosen} ({result.selection.get('reason')}); "
+                          f"run folder {result.run_dir}")

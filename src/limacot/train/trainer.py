@@ -1,0 +1,109 @@
+"""transformers' Trainer, configured for the recipe; one extension point overridden.
+
+`LimaTrainer.create_scheduler`: the learning rate decays (linearly for `lima`, cosine for
+`sft`) from `learning_rate` to `min_learning_rate` rather than to zero, after an optional
+linear warmup. Everything else (optimizer, accumulation, loss normalisation by the number
+of trained tokens in the whole effective batch, DDP/FSDP/DeepSpeed, checkpoints and resume)
+is the Trainer's own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from transformers import Trainer, TrainingArguments
+from transformers.optimization import get_wsd_schedule
+
+from limacot.errors import LimacotInputError
+from limacot.train.config import TrainConfig
+
+
+class LimaTrainer(Trainer):
+    """Trainer whose schedule decays to `min_learning_rate` (linear or cosine), see module docstring."""
+
+    def __init__(self, *args, decay: str = "linear", min_lr_ratio: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.decay, self.min_lr_ratio = decay, min_lr_ratio
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None:
+            warmup = self.args.get_warmup_steps(num_training_steps)
+            self.lr_scheduler = get_wsd_schedule(
+                optimizer or self.optimizer, num_warmup_steps=warmup, num_stable_steps=0,
+                num_decay_steps=max(1, num_training_steps - warmup), decay_type=self.decay,
+                min_lr_ratio=self.min_lr_ratio)
+            self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def gradient_accumulation(config: TrainConfig, world: int) -> int:
+    """Micro-batches per optimizer step so that per_device x world x accumulation = effective batch."""
+    per_step = config.per_device_batch_size * world
+    if config.effective_batch_size % per_step:
+        raise LimacotInputError(
+            f"effective_batch_size {config.effective_batch_size} is not a multiple of per_device_batch_size "
+            f"{config.per_device_batch_size} x {world} process(es); change one of them")
+    return config.effective_batch_size // per_step
+
+
+def _precision(config: TrainConfig) -> dict:
+    import torch
+
+    choice = config.precision
+    if choice == "auto":
+        choice = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
+
+
+def training_arguments(config: TrainConfig, trainer_dir: Path, has_dev: bool) -> TrainingArguments:
+    """TrainingArguments for a resolved config (see recipes.yaml for the recipe values)."""
+    world = world_size()
+    args = TrainingArguments(
+        output_dir=str(trainer_dir),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.per_device_batch_size,
+        per_device_eval_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=gradient_accumulation(config, world),
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        weight_decay=config.weight_decay,
+        adam_beta1=config.adam_beta1,
+        adam_beta2=config.adam_beta2,
+        max_grad_norm=1.0,
+        logging_steps=config.logging_steps,
+        save_strategy="epoch",
+        save_total_limit=1,  # the latest full state, for --resume; window epochs are exported apart
+        eval_strategy="epoch" if has_dev else "no",
+        report_to=config.report_to,
+        seed=config.seed,
+        data_seed=config.seed,
+        full_determinism=config.deterministic,
+        activation_checkpointing=config.gradient_checkpointing,
+        include_num_input_tokens_seen="all",  # batches are padding-free: all tokens are real
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=_cuda(),
+        ddp_backend="gloo" if world > 1 and not _cuda() else None,
+        ddp_find_unused_parameters=False if world > 1 else None,
+        **_precision(config),
+    )
+    return args
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def last_complete_checkpoint(trainer_dir: Path) -> Path | None:
+    """The newest checkpoint-<step> whose trainer_state.json (written last) exists."""
+    done = [p for p in trainer_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
