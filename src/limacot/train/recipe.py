@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,7 +113,10 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
 
 
 def _claim_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
-    """Write the resolved config; refuse to mix two different runs in one folder."""
+    """Write the resolved config; refuse to mix two different runs in one folder.
+    Only the main process (RANK 0) checks and writes; the others train alongside it."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     saved = run_dir / CONFIG_FILE
     text = dump_config(config)
     if saved.exists():

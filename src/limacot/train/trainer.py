@@ -90,6 +90,7 @@ def training_arguments(config: TrainConfig, trainer_dir: Path, has_dev: bool) ->
         remove_unused_columns=False,
         dataloader_num_workers=0,
         dataloader_pin_memory=_cuda(),
+        use_cpu=not _cuda(),  # without it, accelerate does not set up multi-process CPU (gloo) DDP
         ddp_backend="gloo" if world > 1 and not _cuda() else None,
         ddp_find_unused_parameters=False if world > 1 else None,
         **_precision(config),
