@@ -36,7 +36,7 @@ class LoraSettings(StrictModel):
 class TrainConfig(StrictModel):
     """Every training setting. None means "the recipe's value" until resolved."""
 
-    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("model", "data", "dev_prompts", "dev_data")
+    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("model", "data", "dev_prompts", "dev_data", "accelerate_config")
 
     recipe: Literal["lima", "sft"] = "lima"
     model: str = "embedded"
@@ -74,6 +74,8 @@ class TrainConfig(StrictModel):
     gradient_checkpointing: bool = False
     logging_steps: int = Field(1, ge=1)
     report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
+    accelerate_config: str | None = Field(None, description="the accelerate config this preset is launched with "
+                                          "(`accelerate launch --config_file ...`); read by `limacot run`'s launchers")
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> "TrainConfig":
