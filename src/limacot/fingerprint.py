@@ -27,3 +27,9 @@ def sha256_json(obj: object) -> str:
 def sha256_ids(ids: Iterable[str]) -> str:
     """Order-sensitive hash of a list of record ids (what a training file contains)."""
     return hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
+
+
+def input_fingerprint(spec: str | Path) -> str:
+    """sha256 of a local input file; an `hf:` dataset is identified by its spec string."""
+    spec = str(spec)
+    return spec if spec.startswith("hf:") else sha256_file(spec)

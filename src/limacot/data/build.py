@@ -29,7 +29,7 @@ from limacot.data.records import Conversation
 from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
 from limacot.data.select import mix, nested_subsets
 from limacot.data.sources import ReadReport, read_records
-from limacot.fingerprint import sha256_file, sha256_ids, sha256_json
+from limacot.fingerprint import input_fingerprint, sha256_file, sha256_ids, sha256_json
 
 MANIFEST = "manifest.json"
 
@@ -42,17 +42,13 @@ class BuildResult:
     reports: dict[str, ReadReport] = field(default_factory=dict)
 
 
-def _input_hash(spec: str) -> str:
-    return spec if spec.startswith("hf:") else sha256_file(spec)
-
-
 def build_key(config: DataBuildConfig) -> str:
     """Content hash of everything the build reads: config, input files, limacot version."""
     decon = config.decontamination
     return sha256_json({
         "config": config.model_dump(mode="json"),
-        "sources": {name: _input_hash(src.path) for name, src in config.sources.items()},
-        "eval_files": {name: _input_hash(p) for name, p in (decon.eval_files if decon else {}).items()},
+        "sources": {name: input_fingerprint(src.path) for name, src in config.sources.items()},
+        "eval_files": {name: input_fingerprint(p) for name, p in (decon.eval_files if decon else {}).items()},
         "limacot": __version__,
     })
 
@@ -151,7 +147,7 @@ def build_data(config: DataBuildConfig, out_dir: str | Path, *, force: bool = Fa
     manifest = {
         "build_key": key,
         "limacot_version": __version__,
-        "inputs": {name: {"path": config.sources[name].path, "sha256": _input_hash(config.sources[name].path),
+        "inputs": {name: {"path": config.sources[name].path, "sha256": input_fingerprint(config.sources[name].path),
                           "format": r.format, "records": len(r.records), "skipped": dict(r.skipped),
                           "trimmed": dict(r.trimmed)} for name, r in reports.items()},
         "removed": {"exact_duplicates": len(findings["exact"]), "near_duplicates": len(findings["near"]),

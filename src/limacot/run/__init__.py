@@ -1,0 +1,1 @@
+"""The study as one command: grid expansion, content-hash cache, results store, runner."""

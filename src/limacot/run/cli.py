@@ -1,0 +1,88 @@
+"""`limacot run`: registered on the main app by `register`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from limacot.cli_common import err_console, handled_errors, out_console, print_json
+
+STAGES = "data,train,eval,generate,judge,compare"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)
+
+
+def run_command(
+    config: Path = typer.Option(..., "--config", help="Study YAML: backbones, variants, sizes, seeds, stages."),
+    out: Path = typer.Option(..., "--out", help="Study folder: results.sqlite, stages/, report/."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what is cached; run nothing."),
+    only: Optional[str] = typer.Option(None, "--only", help="Glob over cell ids, e.g. 'smol/lima*/*/*'."),
+    launcher: str = typer.Option("local", "--launcher", help="local | slurm"),
+    partition: Optional[str] = typer.Option(None, "--partition", help="slurm partition"),
+    stages: Optional[str] = typer.Option(None, "--stages", help=f"Only these stages ({STAGES})."),
+    job: Optional[str] = typer.Option(None, "--job", hidden=True, help="Run one job by key (slurm scripts)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan (and report paths) as JSON."),
+) -> None:
+    """Run the whole study: data -> train -> eval -> generate -> judge -> report, each stage once."""
+    from limacot.config import load_config
+    from limacot.errors import LimacotInputError
+    from limacot.run.config import StudyConfig
+    from limacot.run.runner import build_plan, cell_filter, describe, run_single_job, run_study
+
+    with handled_errors():
+        study = load_config(config, StudyConfig)
+        if launcher not in ("local", "slurm"):
+            raise LimacotInputError(f"--launcher must be local or slurm, got {launcher!r}")
+        if job:
+            run_single_job(study, out, job)
+            return
+        selected = set(stages.split(",")) if stages else None
+        if selected and not selected <= set(STAGES.split(",")):
+            raise LimacotInputError(f"--stages: unknown {sorted(selected - set(STAGES.split(',')))}; use {STAGES}")
+        if dry_run or launcher == "slurm":
+            plan = build_plan(study, out, cell_filter(only))
+            if launcher == "slurm" and not dry_run:
+                from limacot.run.slurm import write_scripts
+                folder = write_scripts(plan, config.resolve(), partition=partition)
+                out_console.print(f"[green]slurm scripts[/] in {folder} (submit.sh chains them)")
+                return
+            _show_plan(describe(plan), as_json)
+            return
+        plan = run_study(study, out, only=only, stages=selected,
+                         on_job=None if as_json else _show_job)
+        report = _write_report(out)
+    if as_json:
+        print_json({"jobs": [j.__dict__ for j in describe(plan)], "report": report})
+    else:
+        out_console.print(f"[green]done[/]: {out}/results.sqlite" + (f"; report: {report.get('html')}" if report else ""))
+        if report and report.get("main_table"):
+            out_console.print(report["main_table"], markup=False, highlight=False)
+
+
+def _write_report(out: Path) -> dict:
+    from limacot.report import write_report
+
+    return write_report(out)
+
+
+def _show_job(job, state: str) -> None:
+    colour = {"cached": "dim", "run": "bold", "resume": "yellow", "done": "green"}.get(state, "")
+    err_console.print(f"[{colour}]{state:>6}[/] {job.label}", highlight=False)
+
+
+def _show_plan(jobs, as_json: bool) -> None:
+    if as_json:
+        print_json([j.__dict__ for j in jobs])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"plan: {len(jobs)} jobs, {sum(j.cached for j in jobs)} cached", title_justify="left")
+    for column in ("stage", "job", "key", "state"):
+        table.add_column(column)
+    for j in jobs:
+        table.add_row(j.stage, j.label, j.key, "cached" if j.cached else "to run")
+    out_console.print(table)

@@ -1,0 +1,73 @@
+"""`limacot run` configuration: the experiment grid and each stage's settings.
+
+    name: seed-study
+    backbones: {llama2-7b: hf:meta-llama/Llama-2-7b-hf, llama3-8b: hf:meta-llama/Meta-Llama-3-8B}
+    data: data/seed-study.yaml            # a `limacot data build` config
+    variants: [base, lima, lima+cot, cot] # base = the backbone without fine-tuning
+    sizes: [250, 500, 1000]
+    seeds: [0]
+    train: {preset: train/lima-llama3-8b.yaml, overrides: {epochs: 15}}
+    eval: {tasks: [seed-study], num_fewshot: 5}
+    judge: {prompts: ../examples/data/dev_prompts.jsonl, judge: "openai:gpt-4o"}
+    comparisons: [[base, lima], [base, lima+cot], [lima, lima+cot]]
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal, Union
+
+from pydantic import Field, model_validator
+
+from limacot.config import StrictModel
+
+BASE = "base"
+
+
+class TrainSettings(StrictModel):
+    preset: str = Field(description="a `limacot train` YAML")
+    overrides: dict = Field(default_factory=dict, description="train config values for every cell")
+    per_backbone: dict[str, dict] = Field(default_factory=dict, description="backbone name -> extra overrides")
+
+
+class EvalSettings(StrictModel):
+    tasks: list[str]
+    num_fewshot: int = Field(5, ge=0)
+    limit: int | None = Field(None, ge=1)
+    data_dir: str | None = None
+    backend: Literal["fast", "hf"] = "fast"
+    fewshot_seeds: int = Field(1, ge=1)
+    batch_size: int = Field(1, ge=1)
+
+
+class JudgeSettings(StrictModel):
+    prompts: str
+    judge: str = "embedded"
+    max_new_tokens: int = Field(256, ge=1)
+    greedy: bool = False
+    limit: int | None = Field(None, ge=1, description="judge only the first N prompts")
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+class StudyConfig(StrictModel):
+    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("data", "train.preset", "eval.data_dir", "judge.prompts",
+                                              "backbones.*")
+
+    name: str = "study"
+    backbones: dict[str, str]
+    data: str
+    variants: list[str]
+    sizes: list[Union[int, Literal["all"]]]
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    train: TrainSettings
+    eval: EvalSettings
+    judge: JudgeSettings | None = None
+    comparisons: list[tuple[str, str]] = Field(default_factory=list, description="(A, B) variant pairs")
+
+    @model_validator(mode="after")
+    def _comparisons_name_variants(self) -> "StudyConfig":
+        for a, b in self.comparisons:
+            for name in (a, b):
+                if name not in self.variants:
+                    raise ValueError(f"comparison ({a}, {b}) names '{name}', which is not in variants "
+                                     f"{self.variants}")
+        return self

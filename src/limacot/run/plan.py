@@ -1,0 +1,149 @@
+"""The study's plan: one `Job` per stage execution, keyed by a content hash of its inputs.
+
+    data      one build for the whole study            key: the data build key
+    train     per fine-tuned cell                      key: train config, data key/variant/size, model
+    eval      per cell (base evaluates the backbone)   key: eval settings, the model's key
+    generate  per cell, when a judge is configured     key: prompts file, decoding, the model's key
+    judge     per compared pair                        key: both generate keys, judge settings
+    compare   per compared pair (paired statistics)    key: both eval keys
+
+A job's output lives in `STUDY_DIR/stages/<stage>/<key[:16]>/`; a finished job leaves a
+`limacot-stage.json` marker there, so a rerun skips it. Every key also hashes the limacot
+version, so upgrading limacot reruns what it might compute differently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from limacot import __version__
+from limacot.config import load_config
+from limacot.fingerprint import input_fingerprint, sha256_json
+from limacot.run.config import StudyConfig
+from limacot.run.grid import Cell, expand, pairs
+
+MARKER = "limacot-stage.json"
+GPU_STAGES = ("train", "eval", "generate")
+
+
+@dataclass
+class Job:
+    stage: str
+    key: str
+    out: Path
+    inputs: dict                      # what the key hashes (saved with the output)
+    cell: Cell | None = None
+    pair: tuple[Cell, Cell] | None = None
+    deps: list["Job"] = field(default_factory=list)
+    resumable: bool = False           # runs in place and continues itself (train, generate, judge)
+
+    @property
+    def label(self) -> str:
+        if self.pair:
+            return f"{self.stage} {self.pair[0].id} vs {self.pair[1].id}"
+        return f"{self.stage} {self.cell.id}" if self.cell else self.stage
+
+    def is_done(self) -> bool:
+        return (self.out / MARKER).is_file()
+
+
+def _key(stage: str, inputs: dict) -> str:
+    return sha256_json({"stage": stage, "inputs": inputs, "limacot": __version__})
+
+
+def _model_identity(spec: str) -> dict:
+    from limacot.models import resolve_model_spec
+
+    return resolve_model_spec(spec).as_dict()
+
+
+@dataclass
+class Plan:
+    config: StudyConfig
+    study_dir: Path
+    cells: list[Cell]
+    jobs: list[Job]
+
+    def of(self, stage: str) -> list[Job]:
+        return [j for j in self.jobs if j.stage == stage]
+
+
+def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool] = lambda c: True) -> Plan:
+    """Every job of the study in dependency order (cells filtered by `only`)."""
+    from limacot.config import DataBuildConfig
+    from limacot.data.build import build_key
+
+    stages = study_dir / "stages"
+    data_config = load_config(config.data, DataBuildConfig)
+    _check_sizes(config, data_config)
+    data = Job("data", build_key(data_config), study_dir / "data", {"config": config.data})
+    jobs, model_of = [data], {}
+    cells = [c for c in expand(config) if only(c)]
+    for cell in cells:
+        spec = config.backbones[cell.backbone]
+        if cell.is_base:
+            model_of[cell] = (spec, sha256_json(_model_identity(spec)), None)
+            continue
+        train_inputs = _train_inputs(config, cell, data)
+        key = _key("train", {k: v for k, v in train_inputs.items() if k != "config"})
+        job = Job("train", key, stages / "train" / key[:16], train_inputs, cell, deps=[data], resumable=True)
+        jobs.append(job)
+        model_of[cell] = (str(job.out / "final"), key, job)
+    eval_of, gen_of = {}, {}
+    for cell in cells:
+        spec, model_key, producer = model_of[cell]
+        deps = [producer] if producer else []
+        inputs = {"eval": config.eval.model_dump(mode="json"), "model_key": model_key, "model": spec}
+        eval_of[cell] = _job(stages, "eval", inputs, {k: v for k, v in inputs.items() if k != "model"}, cell, deps)
+        jobs.append(eval_of[cell])
+        if config.judge:
+            inputs = {"prompts": input_fingerprint(config.judge.prompts), "prompts_path": config.judge.prompts,
+                      "max_new_tokens": config.judge.max_new_tokens, "greedy": config.judge.greedy,
+                      "limit": config.judge.limit, "seed": cell.seed, "model_key": model_key, "model": spec}
+            gen_of[cell] = _job(stages, "generate", inputs, {k: v for k, v in inputs.items()
+                                                             if k not in ("model", "prompts_path")}, cell, deps, True)
+            jobs.append(gen_of[cell])
+    for a, b in pairs(config, cells):
+        compare = {"a": eval_of[a].key, "b": eval_of[b].key}
+        jobs.append(_job(stages, "compare", compare, compare, None, [eval_of[a], eval_of[b]], pair=(a, b)))
+        if config.judge:
+            judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": config.judge.judge}
+            jobs.append(_job(stages, "judge", judge, judge, None, [gen_of[a], gen_of[b]], True, pair=(a, b)))
+    return Plan(config, study_dir, cells, jobs)
+
+
+def _job(stages: Path, stage: str, inputs: dict, hashed: dict, cell, deps, resumable=False, pair=None) -> Job:
+    key = _key(stage, hashed)
+    return Job(stage, key, stages / stage / key[:16], inputs, cell, pair, deps, resumable)
+
+
+def _train_inputs(config: StudyConfig, cell: Cell, data: Job) -> dict:
+    """The resolved train config of a cell (as a dict) plus what identifies its data and model."""
+    from limacot.train.config import TrainConfig, resolve_train_config
+
+    preset = load_config(config.train.preset, TrainConfig)
+    values = {**preset.model_dump(exclude_unset=True), **config.train.overrides,
+              **config.train.per_backbone.get(cell.backbone, {}),
+              "model": config.backbones[cell.backbone], "seed": cell.seed,
+              "data": str(data.out / cell.variant / cell.size / "train.jsonl")}
+    resolved = resolve_train_config(TrainConfig.model_validate(values))
+    hashed = resolved.model_dump(mode="json", exclude={"data"})
+    return {"config": resolved.model_dump(mode="json"), "hashed": hashed, "data_key": data.key,
+            "variant": cell.variant, "size": cell.size, "model": _model_identity(resolved.model)}
+
+
+def _check_sizes(config: StudyConfig, data_config) -> None:
+    """Every fine-tuned variant and size of the study must be built by its data config."""
+    from limacot.errors import LimacotInputError
+
+    for variant in (v for v in config.variants if v != "base"):
+        if variant not in data_config.variants:
+            raise LimacotInputError(f"study variant '{variant}' is not a variant of the data config {config.data} "
+                                    f"(it has {sorted(data_config.variants)})")
+        built = [str(s) for s in data_config.sizes_for(variant)]
+        missing = [str(s) for s in config.sizes if str(s) not in built]
+        if missing:
+            raise LimacotInputError(f"study sizes {missing} are not built for variant '{variant}' by {config.data} "
+                                    f"(its sizes: {built})")

@@ -1,0 +1,78 @@
+"""The study grid, the plan and its keys, the shipped study configs, and the slurm scripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from limacot.config import load_config
+from limacot.errors import LimacotInputError
+from limacot.run.config import StudyConfig
+from limacot.run.grid import expand, pairs
+from limacot.run.plan import build_plan
+from limacot.run.slurm import write_scripts
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_grid_and_pairs():
+    config = load_config(CONFIGS / "demo.yaml", StudyConfig)
+    cells = expand(config)
+    assert [c.id for c in cells] == ["smollm2-135m/base/-/s0", "smollm2-135m/lima/10/s0", "smollm2-135m/lima/20/s0",
+                                     "smollm2-135m/lima+cot/10/s0", "smollm2-135m/lima+cot/20/s0"]
+    compared = [(a.id, b.id) for a, b in pairs(config, cells)]
+    assert ("smollm2-135m/base/-/s0", "smollm2-135m/lima/20/s0") in compared
+    assert ("smollm2-135m/lima/10/s0", "smollm2-135m/lima+cot/10/s0") in compared
+    assert ("smollm2-135m/lima/10/s0", "smollm2-135m/lima+cot/20/s0") not in compared  # same size only
+
+
+def test_paper_config_plans_offline(tmp_path):
+    """The seed study validates and plans without network (hub ids are only named)."""
+    config = load_config(CONFIGS / "paper" / "lima-cot-llama.yaml", StudyConfig)
+    plan = build_plan(config, tmp_path)
+    stages = [j.stage for j in plan.jobs]
+    assert stages.count("train") == 2 * 3 * 3 * 3 and stages.count("eval") == 2 * (1 + 27)
+    assert len({j.key for j in plan.jobs}) == len(plan.jobs)
+    assert not any(j.is_done() for j in plan.jobs)
+
+
+def test_keys_are_stable_and_follow_inputs(tmp_path):
+    config = load_config(CONFIGS / "demo.yaml", StudyConfig)
+    first = {j.label: j.key for j in build_plan(config, tmp_path).jobs}
+    assert first == {j.label: j.key for j in build_plan(config, tmp_path).jobs}
+    moved = {j.label: j.key for j in build_plan(config, tmp_path / "elsewhere").jobs}
+    assert first == moved  # keys hash contents, not where the study folder is
+    changed = config.model_copy(update={"eval": config.eval.model_copy(update={"limit": 3})})
+    second = {j.label: j.key for j in build_plan(changed, tmp_path).jobs}
+    assert all(second[k] == v for k, v in first.items() if k.startswith(("train", "generate", "data")))
+    assert all(second[k] != v for k, v in first.items() if k.startswith(("eval", "compare")))
+
+
+def test_study_sizes_must_be_built(tmp_path):
+    raw = yaml.safe_load((CONFIGS / "demo.yaml").read_text())
+    raw["sizes"] = [10, 30]
+    raw["data"] = str(CONFIGS / "data" / "demo.yaml")
+    raw["train"]["preset"] = str(CONFIGS / "train" / "demo.yaml")
+    raw["eval"]["data_dir"] = None
+    raw["judge"]["prompts"] = str(CONFIGS.parent / "examples" / "data" / "dev_prompts.jsonl")
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(LimacotInputError, match=r"sizes \['30'\] are not built"):
+        build_plan(load_config(tmp_path / "study.yaml", StudyConfig), tmp_path / "out")
+
+
+def test_slurm_scripts_chain_jobs(tmp_path):
+    config = load_config(CONFIGS / "paper" / "lima-cot-llama.yaml", StudyConfig)
+    plan = build_plan(config, tmp_path, lambda cell: cell.backbone == "llama3-8b" and cell.seed == 0
+                      and cell.size in ("-", "250"))
+    folder = write_scripts(plan, CONFIGS / "paper" / "lima-cot-llama.yaml", partition="gpu", submit=False)
+    train = sorted(folder.glob("train-*.sbatch"))
+    assert len(train) == 3  # lima, lima+cot, cot at size 250
+    script = train[0].read_text()
+    assert "#SBATCH --nodes=1" in script and "#SBATCH --gpus-per-node=8" in script and "--partition=gpu" in script
+    assert "accelerate launch --config_file" in script and "zero3.yaml" in script and "--job " in script
+    submit = (folder / "submit.sh").read_text().splitlines()
+    evals = [line for line in submit if "eval-" in line]
+    assert len(evals) == 4 and sum("--dependency=afterok:$J" in line for line in evals) == 3  # base has no train
+    assert submit[-1].startswith("sbatch --dependency=afterok:") and submit[-1].endswith("finish.sbatch")
