@@ -56,17 +56,43 @@ def run_command(
                          on_job=None if as_json else _show_job)
         report = _write_report(out)
     if as_json:
-        print_json({"jobs": [j.__dict__ for j in describe(plan)], "report": report})
+        print_json({"jobs": [j.__dict__ for j in describe(plan)], "report": {k: str(v) for k, v in report.items()}})
     else:
-        out_console.print(f"[green]done[/]: {out}/results.sqlite" + (f"; report: {report.get('html')}" if report else ""))
-        if report and report.get("main_table"):
-            out_console.print(report["main_table"], markup=False, highlight=False)
+        _show_main_table(report["main_table"])
+        out_console.print(f"[green]done[/]: results in {out / 'results.sqlite'}; report: {report['html']}")
 
 
 def _write_report(out: Path) -> dict:
     from limacot.report import write_report
 
     return write_report(out)
+
+
+def _show_main_table(csv_path: Path) -> None:
+    """The report's main table (main_table.csv) as a rich table: one row per model and task."""
+    import csv
+
+    from rich.table import Table
+
+    with open(csv_path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        out_console.print("main table: no benchmark numbers yet")
+        return
+    table = Table(title="main table", title_justify="left")
+    columns = [c for c in rows[0] if rows[0][c] != ""]
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("mean", "ci_low", "ci_high", "n") else "left")
+    for row in rows:
+        table.add_row(*(_short(row[c]) for c in columns))
+    out_console.print(table)
+
+
+def _short(value: str) -> str:
+    try:
+        return f"{float(value):.4f}" if "." in value else value
+    except ValueError:
+        return value
 
 
 def _show_job(job, state: str) -> None:

@@ -114,10 +114,10 @@ def _judge_rows(plan: Plan, job: Job, out: Path) -> Rows:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     rows = []
     for run in summary["runs"]:
+        low, high = run.get("ci95") or (None, None)
         rows.append(("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (job.pair[0].id, job.pair[1].id, summary["judge"], run.get("wins"), run.get("ties"),
-                      run.get("losses"), run.get("unparseable"), run.get("rate"), run.get("ci_low"),
-                      run.get("ci_high"), run.get("n"))))
+                     (job.pair[0].id, job.pair[1].id, summary["judge"], run["win"], run["tie"], run["loss"],
+                      run["unparseable"], run["b_equal_or_better"], low, high, run["n"])))
     return rows
 
 
@@ -136,8 +136,8 @@ def _compare_rows(plan: Plan, job: Job, out: Path) -> Rows:
     for task in result["tasks"]:
         for metric, stats in task["metrics"].items():
             rows.append(("INSERT OR REPLACE INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (kind, task["task"], job.pair[0].id, job.pair[1].id, metric, stats.get("delta"),
-                          stats.get("ci_low"), stats.get("ci_high"), task["mcnemar"]["p_value"],
+                         (kind, task["task"], job.pair[0].id, job.pair[1].id, metric, stats["diff"],
+                          stats["ci_low"], stats["ci_high"], task["mcnemar"]["p_value"],
                           task.get("p_holm"), task["n"])))
     return rows
 

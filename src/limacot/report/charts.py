@@ -1,0 +1,151 @@
+"""The chart sections: scaling curves, the CoT ablation and the judge's win/tie/loss bars.
+Each section prepares the series from the same estimates the tables show, draws the PNG
+(`plots`) and returns blocks with the image, or a sentence saying why there is none.
+
+Sizes on the x axis are the number of training examples: the record count the data manifest
+gives for `<variant>/<size>/train.jsonl` (so "all" becomes its real count), else the size itself.
+"""
+
+from __future__ import annotations
+
+from limacot.report import plots, stats
+from limacot.report.doc import Heading, Image, Para, Table
+from limacot.report.results import DASH, fmt
+from limacot.report.stats import BASE
+from limacot.report.study import Study
+
+ABLATION = ("base", "lima", "lima+cot", "cot")
+COUNTS = ("wins", "ties", "losses", "unparseable", "n")
+
+
+def chart_tasks(estimates: dict) -> tuple[list[tuple[str, str]], str]:
+    """(task, primary metric) for the charts: the headline tasks, at most plots.MAX_PANELS, and a
+    sentence naming what was left out ('' when nothing)."""
+    by_task = stats.metrics_by_task(estimates)
+    headline = stats.headline_tasks(by_task)
+    chosen = [(t, stats.primary_metric(by_task[t])) for t in headline[:plots.MAX_PANELS]]
+    left = len(headline) - len(chosen)
+    note = f" The first {len(chosen)} of {len(headline)} tasks are drawn; the tables have all." if left else ""
+    return chosen, note
+
+
+def examples(study: Study, variant: str, size: str) -> float | None:
+    outputs = (study.manifest or {}).get("outputs", {})
+    info = outputs.get(f"{variant}/{size}/train.jsonl")
+    if info and info.get("records") is not None:
+        return float(info["records"])
+    return float(size) if size.replace(".", "", 1).isdigit() else None
+
+
+def scaling_section(study: Study, estimates: dict) -> list:
+    blocks: list = [Heading(2, "Scaling curves")]
+    tasks, left_out = chart_tasks(estimates)
+    panels = [_panel(study, estimates, task, metric) for task, metric in tasks]
+    panels = [p for p in panels if p.lines]
+    if not panels:
+        return blocks + [Para("No fine-tuned cell has benchmark numbers yet, so there is nothing to draw.")]
+    if (missing := plots.matplotlib_missing()):
+        return blocks + [Para(missing)]
+    n_sizes = len({x for p in panels for line in p.lines for x in line.xs})
+    png = plots.scaling_chart(panels, stats.variants(study), stats.backbones(study),
+                              "Score vs number of training examples (mean over seeds, 95% CI)")
+    text = ("Score vs number of training examples, one line per backbone and variant, shaded: 95% interval "
+            "(as in the main tables); the grey horizontal line and band: the backbone without fine-tuning (base)."
+            + left_out + (" Only one training size was run, so each line is a single point." if n_sizes == 1 else ""))
+    return blocks + [Para(text), Image("scaling.png", "Scaling curves", png)]
+
+
+def _panel(study: Study, estimates: dict, task: str, metric: str) -> plots.Panel:
+    panel = plots.Panel(task, metric)
+    for backbone in stats.backbones(study):
+        base = estimates.get((backbone, BASE, "-", task, metric))
+        if base is not None:
+            panel.refs.append(plots.Ref(backbone, base.mean, base.low, base.high))
+        for variant in stats.variants(study):
+            points = sorted((x, est) for size in stats.sizes(study)
+                            if variant != BASE and (est := estimates.get((backbone, variant, size, task, metric)))
+                            and (x := examples(study, variant, size)) is not None)
+            if points:
+                panel.lines.append(plots.Line(variant, backbone, [p[0] for p in points], [p[1].mean for p in points],
+                                              [p[1].low for p in points], [p[1].high for p in points]))
+    return panel
+
+
+def ablation_section(study: Study, estimates: dict) -> list:
+    blocks: list = [Heading(2, "CoT ablation")]
+    tasks, left_out = chart_tasks(estimates)
+    groups = [g for b in stats.backbones(study) if (g := _ablation_group(study, estimates, b, tasks))]
+    if not groups:
+        return blocks + [Para("No lima, lima+cot or cot cell has benchmark numbers yet: nothing to compare.")]
+    if (missing := plots.matplotlib_missing()):
+        return blocks + [Para(missing)]
+    variants = [v for v in stats.variants(study) if v in ABLATION]
+    png = plots.ablation_chart(groups, variants, "score (metric under each task)",
+                               "CoT ablation: lima vs lima+cot vs cot (mean over seeds, 95% CI)")
+    text = ("Per task, one bar per variant at the largest training size each backbone has (named in each panel), "
+            "error bars: 95% interval as in the main tables; hatched grey: base, for reference." + left_out)
+    return blocks + [Para(text), Image("cot_ablation.png", "CoT ablation", png)]
+
+
+def _ablation_group(study: Study, estimates: dict, backbone: str, tasks: list) -> plots.Group | None:
+    tuned = [s for s in stats.sizes(study)
+             if any((backbone, v, s, t, m) in estimates for v in ABLATION[1:] for t, m in tasks)]
+    if not tuned:
+        return None
+    size = tuned[-1]
+    bars: dict[str, list[plots.Bar]] = {}
+    for variant in ABLATION:
+        key_size = "-" if variant == BASE else size
+        row = [estimates.get((backbone, variant, key_size, t, m)) for t, m in tasks]
+        if any(row):
+            bars[variant] = [plots.Bar(e.mean, e.low, e.high) if e else plots.Bar(None, None, None) for e in row]
+    n = examples(study, "lima", size) or examples(study, "lima+cot", size)
+    label = f"{size} training examples" + (f" ({n:g} records)" if n is not None and f"{n:g}" != size else "")
+    absent = [v for v in ABLATION[1:] if v in stats.variants(study) and v not in bars]
+    label += f"; no numbers for {', '.join(absent)}" if absent else ""
+    return plots.Group(backbone, label, [f"{t}\n({m})" for t, m in tasks], bars)
+
+
+def judge_section(study: Study) -> list:
+    blocks: list = [Heading(2, "Pairwise judgments")]
+    judge = study.config.get("judge")
+    if not study.judgments:
+        if not judge and study.config:
+            return blocks + [Para("No judge configured (the study config has no `judge:` section), so there are "
+                                  "no pairwise judgments.")]
+        name = (judge or {}).get("judge", "unknown")
+        return blocks + [Para(f"Judge `{name}` configured, but no judgments are recorded yet "
+                              f"(see Study status for the judge stages).")]
+    rows = sorted(study.judgments,
+                  key=lambda r: (r["judge"], stats.cell_sort(r["a_cell"]), stats.cell_sort(r["b_cell"])))
+    blocks.append(Para("LIMA protocol: per prompt the judge compares A's and B's answers (both orders); "
+                       "\"B equal or better\" = (B wins + ties) / decided prompts, unparseable verdicts left out; "
+                       "95% CI: bootstrap over prompts."))
+    if not (missing := plots.matplotlib_missing()):
+        several = (len({x["judge"] for x in rows}) > 1, len(stats.backbones(study)) > 1)
+        verdicts = [plots.Verdict(_pair_label(r, *several), r["n"] or 0, r["wins"] or 0, r["ties"] or 0,
+                                  r["losses"] or 0, r["unparseable"] or 0, r["rate"], r["ci_low"], r["ci_high"])
+                    for r in rows]
+        png = plots.judge_chart(verdicts, "Pairwise preference (B vs A)")
+        blocks.append(Image("judge.png", "Judge win/tie/loss", png))
+    else:
+        blocks.append(Para(missing))
+    table = [[r["a_cell"], r["b_cell"], r["judge"]] + [DASH if r[k] is None else str(r[k]) for k in COUNTS]
+             + [fmt(r["rate"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if r["ci_low"] is not None else DASH]
+             for r in rows]
+    return blocks + [Table(["A", "B", "judge", "B wins", "ties", "A wins", "unparseable", "n", "B equal or better",
+                            "95% CI"], table, [False] * 3 + [True] * 7)]
+
+
+def _pair_label(row: dict, with_judge: bool, with_backbone: bool) -> str:
+    label = f"{_short(row['b_cell'], with_backbone)} vs {_short(row['a_cell'], with_backbone)}"
+    return f"{label} ({row['judge']})" if with_judge else label
+
+
+def _short(cell_id: str, with_backbone: bool) -> str:
+    """'smol/base/-/s0' -> 'smol/base' (or 'base'); 'smol/lima/20/s0' -> 'lima/20/s0' without the backbone."""
+    parts = cell_id.split("/")
+    if len(parts) != 4:
+        return cell_id
+    parts = parts[:2] if parts[1] == BASE else parts
+    return "/".join(parts if with_backbone else parts[1:])

@@ -1,0 +1,98 @@
+"""The paired-deltas section: B − A per task from the store's comparisons table, with the
+paired bootstrap 95% CI and the Holm-corrected McNemar p-value.
+
+One table per comparison kind and backbone; a row per task (its primary metric), a column per
+B cell (size/seed), so a reader scans a task across training sizes:
+
+    | task        | metric | 250/s0                           | 500/s0 | ... |
+    | kobest_copa | f1     | +0.046 [+0.006, +0.086] p 0.011 * | ...    |
+
+Subtasks of a large group (more than GROUP_INLINE of them, e.g. KMMLU's subjects) go in a
+collapsible block under the table. Every metric, and the uncorrected p, is in comparisons.csv.
+"""
+
+from __future__ import annotations
+
+from limacot.report import stats
+from limacot.report.doc import Details, Heading, Num, Para, Table
+from limacot.report.results import DASH, fmt, fmt_p
+from limacot.report.study import Study
+
+GROUP_INLINE = 6
+ALPHA = 0.05
+
+
+def kind_order(kinds: set[str]) -> list[str]:
+    """'X vs base' first, then 'lima+cot vs lima', then the rest, alphabetically within each."""
+    def rank(kind: str) -> tuple[int, str]:
+        return (0 if kind.endswith(" vs base") else 1 if kind == "lima+cot vs lima" else 2, kind)
+    return sorted(kinds, key=rank)
+
+
+def deltas_section(study: Study) -> list:
+    blocks: list = [Heading(2, "Paired deltas")]
+    configured = study.config.get("comparisons") or []
+    if not study.comparisons:
+        why = ("none are configured (`comparisons` is empty in the study config)" if not configured else
+               f"{len(configured)} are configured but none has finished yet (see Study status)")
+        return blocks + [Para(f"No paired comparisons in the store: {why}.")]
+    blocks.append(Para(f"Δ = B − A on the same documents and prompts, per task (primary metric), one column per "
+                       f"B cell (training size/seed). [95% CI]: paired bootstrap over documents; p: McNemar's "
+                       f"exact test on per-document correctness, Holm-corrected across the tasks of that "
+                       f"comparison; * marks Holm p < {ALPHA}. Every metric and the uncorrected p are in "
+                       f"`comparisons.csv`."))
+    groups = _large_groups(study)
+    for kind in kind_order({r["kind"] for r in study.comparisons}):
+        b_name, _, a_name = kind.partition(" vs ")
+        blocks.append(Heading(3, f"{kind} (Δ = {b_name} − {a_name})"))
+        for backbone in _backbones(study, kind):
+            rows = [r for r in study.comparisons if r["kind"] == kind and r["a_cell"].split("/")[0] == backbone]
+            blocks += _kind_tables(backbone, rows, groups)
+    return blocks
+
+
+def _backbones(study: Study, kind: str) -> list[str]:
+    found = {r["a_cell"].split("/")[0] for r in study.comparisons if r["kind"] == kind}
+    return [b for b in stats.backbones(study) if b in found] + sorted(found - set(stats.backbones(study)))
+
+
+def _large_groups(study: Study) -> list[str]:
+    """Group tasks (present among the metrics) whose compared subtasks are too many to list inline."""
+    tasks = {r["task"] for r in study.metrics}
+    compared = {r["task"] for r in study.comparisons}
+    return [g for g in sorted(tasks) if sum(t.startswith(g + "_") for t in compared) > GROUP_INLINE]
+
+
+def _kind_tables(backbone: str, rows: list[dict], groups: list[str]) -> list:
+    b_cells = sorted({r["b_cell"] for r in rows}, key=stats.cell_sort)
+    a_cells = sorted({r["a_cell"] for r in rows}, key=stats.cell_sort)
+    a_text = f"A = `{a_cells[0]}`" if len(a_cells) == 1 else "A = the cell of the same size and seed"
+    labels = ["/".join(c.split("/")[2:]) or c for c in b_cells]
+    metrics: dict[str, set[str]] = {}
+    for r in rows:
+        metrics.setdefault(r["task"], set()).add(r["metric"])
+    primary = {task: stats.primary_metric(m) for task, m in metrics.items()}
+    by_key = {(r["task"], r["b_cell"]): r for r in rows if r["metric"] == primary[r["task"]]}
+
+    def table(tasks: list[str], caption: str) -> Table:
+        body = [[t, primary[t]] + [_entry(by_key.get((t, b))) for b in b_cells] for t in tasks]
+        return Table(["task", "metric"] + labels, body, [False, False] + [True] * len(b_cells), caption, stacked=True)
+
+    grouped = {g: [t for t in sorted(metrics) if t.startswith(g + "_")] for g in groups}
+    inline = [t for t in sorted(metrics) if not any(t in members for members in grouped.values())]
+    blocks: list = [table(inline, f"{backbone}: {a_text}")] if inline else []
+    for group, members in grouped.items():
+        if members:
+            blocks.append(Details(f"{backbone}: {group} ({len(members)} subtasks)",
+                                  [table(members, f"{backbone}, {group}: {a_text}")]))
+    return blocks
+
+
+def _entry(row: dict | None) -> Num | str:
+    """'+0.046' with '[+0.006, +0.086] p 0.011' and '*' when Holm p < ALPHA."""
+    if row is None:
+        return DASH
+    ci = f"[{fmt(row['ci_low'], sign=True)}, {fmt(row['ci_high'], sign=True)}]" if row["ci_low"] is not None else ""
+    p = row["p_holm"]
+    detail = " ".join(x for x in (ci, f"p {fmt_p(p)}" if p is not None else "") if x)
+    return Num(fmt(row["delta"], sign=True), detail, "*" if p is not None and p < ALPHA else "")

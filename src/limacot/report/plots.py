@@ -1,0 +1,251 @@
+"""The report's charts as PNG bytes (matplotlib, Agg backend, 150 dpi, Okabe-Ito colours, which
+stay distinguishable under the common colour-vision deficiencies). Each function takes plain
+series prepared by the sections and returns the PNG; none reads the study itself.
+
+    scaling_chart([Panel("kobest_copa", "acc", [Line("lima", "smol", [10, 20], [.5, .6], [.4, .5], [.6, .7])],
+                         [Ref("smol", .45, .40, .50)])])        -> one subplot per task
+    ablation_chart([Group("smol", "N = 20", ["copa"], {"lima": [Bar(.6, .5, .7)]})])
+    judge_chart([Verdict("lima vs base", 50, 30, 10, 10, 0, .8, .7, .9)])
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+
+DPI = 150
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+VARIANT_COLOURS = {"base": "#666666", "lima": "#0072B2", "lima+cot": "#D55E00", "cot": "#009E73"}
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D")
+MAX_PANELS = 12
+
+
+def matplotlib_missing() -> str | None:
+    """None when matplotlib imports, else the sentence the report prints instead of charts."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "Charts skipped: matplotlib is not installed (`pip install matplotlib`)."
+    return None
+
+
+def colour(variant: str, order: list[str]) -> str:
+    """A fixed colour for the known variants; the others cycle through the rest of the palette."""
+    if variant in VARIANT_COLOURS:
+        return VARIANT_COLOURS[variant]
+    spare = [c for c in OKABE_ITO if c not in VARIANT_COLOURS.values()]
+    others = [v for v in order if v not in VARIANT_COLOURS]
+    return spare[others.index(variant) % len(spare)] if variant in others else spare[0]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.titleweight": "bold",
+                         "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+                         "axes.axisbelow": True, "grid.alpha": 0.3, "legend.frameon": False})
+    return plt
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+# --- scaling curves -----------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    variant: str
+    backbone: str
+    xs: list[float]
+    means: list[float]
+    lows: list[float | None]
+    highs: list[float | None]
+
+
+@dataclass
+class Ref:
+    backbone: str
+    mean: float
+    low: float | None
+    high: float | None
+
+
+@dataclass
+class Panel:
+    task: str
+    metric: str
+    lines: list[Line] = field(default_factory=list)
+    refs: list[Ref] = field(default_factory=list)
+
+
+def scaling_chart(panels: list[Panel], variants: list[str], backbones: list[str], title: str) -> bytes:
+    """Score vs number of training examples: one subplot per task, one line per (backbone,
+    variant) with its 95% band, base as a horizontal line (and band) per backbone."""
+    plt = _pyplot()
+    ncols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    legend_in = 0.45 if len(backbones) == 1 else 0.75
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.2 * nrows + legend_in), squeeze=False)
+    handles: dict[str, object] = {}
+    for ax, panel in zip(axes.flat, panels):
+        for line in panel.lines:
+            style = backbones.index(line.backbone) % len(LINESTYLES)
+            label = line.variant if len(backbones) == 1 else f"{line.variant} ({line.backbone})"
+            (handle,) = ax.plot(line.xs, line.means, color=colour(line.variant, variants), linewidth=1.8,
+                                linestyle=LINESTYLES[style], marker=MARKERS[style], markersize=4.5, label=label)
+            handles.setdefault(label, handle)
+            _band(ax, line.xs, line.lows, line.highs, colour(line.variant, variants))
+        for ref in panel.refs:
+            style = backbones.index(ref.backbone) % len(LINESTYLES)
+            label = "base" if len(backbones) == 1 else f"base ({ref.backbone})"
+            handles.setdefault(label, ax.axhline(ref.mean, color=colour("base", variants), linewidth=1.2,
+                                                 linestyle=LINESTYLES[(style + 1) % len(LINESTYLES)], label=label))
+            if ref.low is not None:
+                ax.axhspan(ref.low, ref.high, color=colour("base", variants), alpha=0.08, linewidth=0)
+        _size_axis(ax, sorted({x for line in panel.lines for x in line.xs}))
+        ax.set_title(panel.task)
+        ax.set_ylabel(panel.metric)
+        ax.set_xlabel("training examples")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11, fontweight="bold")
+    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=min(4, len(handles)))
+    fig.tight_layout(rect=(0, legend_in / (3.2 * nrows + legend_in), 1, 1))
+    return _png(fig)
+
+
+def _band(ax, xs, lows, highs, color) -> None:
+    points = [(x, lo, hi) for x, lo, hi in zip(xs, lows, highs) if lo is not None and hi is not None]
+    if len(points) >= 2:
+        ax.fill_between([p[0] for p in points], [p[1] for p in points], [p[2] for p in points],
+                        color=color, alpha=0.15, linewidth=0)
+    for x, lo, hi in points if len(points) == 1 else []:
+        ax.errorbar([x], [(lo + hi) / 2], yerr=[[(hi - lo) / 2]], color=color, capsize=3, linewidth=1)
+
+
+def _size_axis(ax, xs: list[float]) -> None:
+    if xs and xs[-1] / max(xs[0], 1) >= 4:
+        ax.set_xscale("log")
+    if xs:
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f"{x:g}" for x in xs])
+        ax.minorticks_off()
+        pad = 0.15 * (xs[-1] - xs[0]) if ax.get_xscale() == "linear" and len(xs) > 1 else 0
+        if pad:
+            ax.set_xlim(xs[0] - pad, xs[-1] + pad)
+
+
+# --- CoT ablation ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Bar:
+    mean: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass
+class Group:
+    backbone: str
+    subtitle: str
+    tasks: list[str]
+    bars: dict[str, list[Bar]]      # variant -> one Bar per task
+
+
+def ablation_chart(groups: list[Group], variants: list[str], ylabel: str, title: str) -> bytes:
+    """Grouped bars: per task, one bar per variant with its 95% interval; one row per backbone."""
+    plt = _pyplot()
+    n_tasks = max(len(g.tasks) for g in groups)
+    width = max(7.0, min(10.0, 1.5 + n_tasks * (0.25 * len(variants) + 0.35)))
+    fig, axes = plt.subplots(len(groups), 1, figsize=(width, 3.4 * len(groups) + 0.6), squeeze=False)
+    step = 0.8 / max(1, len(variants))
+    for ax, group in zip(axes[:, 0], groups):
+        for i, variant in enumerate(v for v in variants if v in group.bars):
+            bars = group.bars[variant]
+            xs = [t + (i - (len(group.bars) - 1) / 2) * step for t in range(len(group.tasks))]
+            means = [b.mean if b.mean is not None else 0 for b in bars]
+            errors = [[max(0, b.mean - b.low) if b.low is not None and b.mean is not None else 0 for b in bars],
+                      [max(0, b.high - b.mean) if b.high is not None and b.mean is not None else 0 for b in bars]]
+            ax.bar(xs, means, step * 0.92, yerr=errors, capsize=2.5, color=colour(variant, variants),
+                   label=variant, hatch="//" if variant == "base" else None, edgecolor="white", linewidth=0.5,
+                   error_kw={"elinewidth": 1, "ecolor": "#333333"})
+        ax.set_xticks(range(len(group.tasks)))
+        tilt = n_tasks > 8
+        ax.set_xticklabels(group.tasks, rotation=25 if tilt else 0, ha="right" if tilt else "center")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{group.backbone}: {group.subtitle}")
+        ax.grid(axis="x", visible=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(title, fontsize=11, fontweight="bold")
+    fig.tight_layout()
+    return _png(fig)
+
+
+# --- judge ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    label: str
+    n: int
+    wins: int
+    ties: int
+    losses: int
+    unparseable: int
+    rate: float | None
+    low: float | None
+    high: float | None
+
+
+JUDGE_SEGMENTS = (("wins", "B wins", "#0072B2", None), ("ties", "tie", "#BBBBBB", None),
+                  ("losses", "A wins", "#E69F00", None), ("unparseable", "unparseable", "#FFFFFF", "///"))
+
+
+def judge_chart(verdicts: list[Verdict], title: str) -> bytes:
+    """LIMA Figure-1 style: one horizontal stacked bar per comparison (B wins / tie / A wins as %
+    of the prompts), with "B equal or better" and its 95% interval written beside each bar."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9.5, 1.6 + 0.45 * len(verdicts)))
+    labels = [v.label for v in verdicts]
+    left = [0.0] * len(verdicts)
+    for key, name, color, hatch in JUDGE_SEGMENTS:
+        shares = [100 * getattr(v, key) / v.n if v.n else 0 for v in verdicts]
+        if key == "unparseable" and not any(shares):
+            continue
+        bars = ax.barh(labels, shares, left=left, color=color, hatch=hatch, edgecolor="#555555" if hatch else "white",
+                       linewidth=0.6, label=name, height=0.65)
+        for bar, share in zip(bars, shares):
+            if share >= 7:
+                ax.text(bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2, f"{share:.0f}%",
+                        ha="center", va="center", fontsize=8, color="white" if key in ("wins",) else "black")
+        left = [x + s for x, s in zip(left, shares)]
+    for y, v in enumerate(verdicts):
+        text = "n/a" if v.rate is None else f"{100 * v.rate:.0f}%" + (
+            f" [{100 * v.low:.0f}, {100 * v.high:.0f}]" if v.low is not None and v.high is not None else "")
+        ax.text(102, y, text, va="center", fontsize=9)
+    ax.text(102, -0.6, "B equal or\nbetter [95% CI]", fontsize=8.5, va="bottom", fontweight="bold")
+    ax.set_xlim(0, 132)
+    ax.set_xticks(range(0, 101, 20))
+    ax.spines["bottom"].set_bounds(0, 100)
+    ax.set_xlabel("% of prompts")
+    ax.invert_yaxis()
+    ax.grid(axis="y", visible=False)
+    ax.set_title(title, loc="left", pad=14)
+    handles, names = ax.get_legend_handles_labels()
+    legend_in = 0.4
+    fig.legend(handles, names, loc="lower center", ncol=len(names))
+    fig.tight_layout(rect=(0, legend_in / fig.get_figheight(), 1, 1))
+    return _png(fig)

