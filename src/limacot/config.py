@@ -8,6 +8,7 @@ resolves them, so the resolved config saved beside an output is self-contained.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar, Literal, TypeVar, Union
 
@@ -93,9 +94,13 @@ class DataBuildConfig(StrictModel):
 Config = TypeVar("Config", bound=BaseModel)
 
 
+SPEC_PREFIX = re.compile(r"^[A-Za-z][\w+.-]*:")  # hf:org/name, openai:gpt-4o@url, ...
+
+
 def _resolve_path(value: object, base: Path) -> object:
-    """A relative file path -> absolute (relative to `base`); specs and absolute paths unchanged."""
-    if not isinstance(value, str) or value.startswith("hf:") or value == "embedded" or Path(value).is_absolute():
+    """A relative file path -> absolute (relative to `base`); `embedded`, prefixed specs
+    (hf:..., openai:...) and absolute paths are left as they are."""
+    if not isinstance(value, str) or value == "embedded" or SPEC_PREFIX.match(value) or Path(value).is_absolute():
         return value
     return str((base / value).resolve())
 

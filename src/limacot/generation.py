@@ -2,7 +2,13 @@
 
 `limacot generate` writes one line per prompt to OUT/generations.jsonl:
 {"id", "prompt", "answer", "tokens", "finish_reason"} where finish_reason is "stop"
-(the model ended its turn) or "length" (max_new_tokens reached).
+(the model ended its turn) or "length" (max_new_tokens reached). Lines are appended as
+batches finish (fsynced), so a killed run keeps what it finished and `resume=True`
+answers only the rest; a line torn by `kill -9` is cut off before the next run appends.
+
+Sampling is per prompt: prompt i of the prompts file draws from its own generator seeded
+with `seed + i`, so its answer does not depend on the batch size, on which prompts share
+its batch, or on whether the run was interrupted and resumed.
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from limacot.atomic import atomic_write_json, atomic_write_jsonl
+from limacot.atomic import atomic_write_json
 from limacot.errors import LimacotInputError
+
+GENERATIONS = "generations.jsonl"
+SETTINGS = "settings.json"
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,9 @@ class GenerationSettings:
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise LimacotInputError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if not self.greedy and (self.temperature <= 0 or not 0 < self.top_p <= 1):
+            raise LimacotInputError(f"sampling needs temperature > 0 and 0 < top_p <= 1, got temperature "
+                                    f"{self.temperature}, top_p {self.top_p} (use greedy decoding instead)")
 
 
 def _stop_ids(model, tokenizer) -> list[int]:
@@ -42,14 +54,58 @@ def _stop_ids(model, tokenizer) -> list[int]:
     return ids
 
 
-def answer(model, tokenizer, messages: Sequence[Mapping[str, Any]], settings: GenerationSettings, *,
-           chat_template: str | None = None, seed: int | None = None) -> dict:
-    """Generate the assistant's reply to `messages`.
+def _row_sampler(settings: GenerationSettings, seeds: Sequence[int], device):
+    """A logits processor that samples every row from its own seeded generator.
 
-    The prompt is `messages` rendered with the tokenizer's chat template (or `chat_template`)
-    plus the generation prompt; the template supplies the special tokens, so none are added.
-    Returns {"answer": text without special tokens, "tokens": new token count,
-    "finish_reason": "stop" | "length"}.
+    It applies temperature and top-p to the (repetition-penalized) scores, draws one token
+    per row, and returns scores that are -inf everywhere except the drawn token, so
+    `generate`'s greedy step picks exactly that token. One generator per row is what makes
+    a prompt's answer independent of its batch.
+    """
+    import torch
+    from transformers import LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
+
+    warpers = [TemperatureLogitsWarper(settings.temperature)]
+    if settings.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(settings.top_p))
+    generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+    class RowSampler(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            for warp in warpers:
+                scores = warp(input_ids, scores)
+            probs = torch.softmax(scores.float(), dim=-1)
+            drawn = torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators)])
+            chosen = torch.full_like(scores, float("-inf"))
+            return chosen.scatter_(1, drawn.unsqueeze(1), 0.0)
+
+    return RowSampler()
+
+
+def _left_padded(tokenizer, prompts: Sequence[str], pad: int, device):
+    """Token ids of each prompt, left-padded to one length, with the attention mask.
+
+        ["Hi", "Hello there"] -> input_ids [[pad, pad, 17], [31, 5, 90]], attention_mask [[0, 0, 1], [1, 1, 1]]
+    """
+    import torch
+
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    width = max(len(row) for row in ids)
+    input_ids = torch.tensor([[pad] * (width - len(row)) + row for row in ids], device=device)
+    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids], device=device)
+    return input_ids, mask
+
+
+def answer_batch(model, tokenizer, conversations: Sequence[Sequence[Mapping[str, Any]]],
+                 settings: GenerationSettings, *, chat_template: str | None = None,
+                 seeds: Sequence[int] | None = None) -> list[dict]:
+    """Generate the assistant's reply to each conversation in one padded batch.
+
+    Each prompt is its conversation rendered with the tokenizer's chat template (or
+    `chat_template`) plus the generation prompt; the template supplies the special tokens,
+    so none are added. Row i is sampled with `seeds[i]` (default: `settings.seed` for all).
+    Returns per row {"answer": text without special tokens, "tokens": new tokens up to and
+    including the stop token, "finish_reason": "stop" | "length"}.
     """
     import torch
     from transformers import GenerationConfig
@@ -58,23 +114,40 @@ def answer(model, tokenizer, messages: Sequence[Mapping[str, Any]], settings: Ge
     if not template:
         raise LimacotInputError("the tokenizer has no chat template: pass chat_template= (a Jinja template) "
                                 "or use a tokenizer that ships one")
-    prompt = tokenizer.apply_chat_template(list(messages), chat_template=template, add_generation_prompt=True,
-                                           tokenize=False)
-    inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(model.device)
+    if not conversations:
+        return []
+    seeds = [settings.seed] * len(conversations) if seeds is None else list(seeds)
+    prompts = [tokenizer.apply_chat_template(list(m), chat_template=template, add_generation_prompt=True,
+                                             tokenize=False) for m in conversations]
     stop = _stop_ids(model, tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (stop[0] if stop else None)
-    sampling = ({"do_sample": False} if settings.greedy else
-                {"do_sample": True, "top_p": settings.top_p, "temperature": settings.temperature, "top_k": 0,
-                 "repetition_penalty": settings.repetition_penalty})
-    config = GenerationConfig(max_new_tokens=settings.max_new_tokens, num_beams=1, eos_token_id=stop or None,
-                              pad_token_id=pad, **sampling)
-    torch.manual_seed(settings.seed if seed is None else seed)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (stop[0] if stop else 0)
+    input_ids, mask = _left_padded(tokenizer, prompts, pad, model.device)
+    processors = [] if settings.greedy else [_row_sampler(settings, seeds, model.device)]
+    config = GenerationConfig(max_new_tokens=settings.max_new_tokens, num_beams=1, do_sample=False,
+                              repetition_penalty=None if settings.greedy else settings.repetition_penalty,
+                              eos_token_id=stop or None, pad_token_id=pad)
     with torch.inference_mode():
-        output = model.generate(**inputs, generation_config=config)
-    new_tokens = output[0, inputs["input_ids"].shape[1]:].tolist()
-    finished = bool(new_tokens) and new_tokens[-1] in stop
-    return {"answer": tokenizer.decode(new_tokens, skip_special_tokens=True).strip(),
-            "tokens": len(new_tokens), "finish_reason": "stop" if finished else "length"}
+        output = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config,
+                                logits_processor=processors)
+    return [_reply(row[input_ids.shape[1]:].tolist(), stop, tokenizer) for row in output]
+
+
+def _reply(new_tokens: list[int], stop: list[int], tokenizer) -> dict:
+    """Cut a generated row after its first stop token (the rest is batch padding)."""
+    end = next((i + 1 for i, token in enumerate(new_tokens) if token in stop), None)
+    kept = new_tokens if end is None else new_tokens[:end]
+    return {"answer": tokenizer.decode(kept, skip_special_tokens=True).strip(), "tokens": len(kept),
+            "finish_reason": "length" if end is None else "stop"}
+
+
+def answer(model, tokenizer, messages: Sequence[Mapping[str, Any]], settings: GenerationSettings, *,
+           chat_template: str | None = None, seed: int | None = None) -> dict:
+    """Generate the assistant's reply to `messages` (one conversation; see `answer_batch`).
+
+    Returns {"answer", "tokens", "finish_reason"}; sampled with `seed` (default `settings.seed`).
+    """
+    seeds = [settings.seed if seed is None else seed]
+    return answer_batch(model, tokenizer, [messages], settings, chat_template=chat_template, seeds=seeds)[0]
 
 
 def greedy_answer(model, tokenizer, messages: Sequence[Mapping[str, Any]], max_new_tokens: int = 64, *,
@@ -92,22 +165,70 @@ def greedy_answer(model, tokenizer, messages: Sequence[Mapping[str, Any]], max_n
 
 
 def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path, settings: GenerationSettings,
-                  on_answer: Callable[[dict], None] | None = None) -> list[dict]:
-    """Answer every prompt of `prompts_path`; write OUT/generations.jsonl and OUT/settings.json."""
+                  on_answer: Callable[[dict], None] | None = None, *, batch_size: int = 1, resume: bool = False,
+                  limit: int | None = None) -> list[dict]:
+    """Answer the prompts of `prompts_path` (the first `limit`); append to OUT/generations.jsonl.
+
+    Writes OUT/settings.json first. With `resume`, prompts whose id is already in
+    generations.jsonl are skipped, after checking that settings.json names the same model
+    and decoding settings (else LimacotInputError); without it the file starts over.
+    `on_answer` sees each new row. Returns every row of the file, finished ones included.
+    """
     from limacot.data.sources import read_prompts
+    from limacot.judge.journal import Journal
     from limacot.models import load_model, load_tokenizer, resolve_model_spec
 
-    prompts = read_prompts(prompts_path)
-    model, tokenizer = load_model(model_spec), load_tokenizer(model_spec)
-    rows = []
-    for index, (prompt_id, messages) in enumerate(prompts):
-        reply = answer(model, tokenizer, messages, settings, seed=settings.seed + index)
-        row = {"id": prompt_id, "prompt": messages[-1]["content"], **reply}
-        rows.append(row)
-        if on_answer:
-            on_answer(row)
+    if batch_size < 1:
+        raise LimacotInputError(f"batch size must be at least 1, got {batch_size}")
+    prompts = read_prompts(prompts_path)[:limit]
+    _check_unique_ids(prompts, prompts_path)
     out_dir = Path(out_dir)
-    atomic_write_jsonl(out_dir / "generations.jsonl", rows)
-    atomic_write_json(out_dir / "settings.json", {"model": resolve_model_spec(model_spec).as_dict(),
-                                                  "prompts": str(prompts_path), **asdict(settings)})
+    record = {"model": resolve_model_spec(model_spec).as_dict(), "prompts": str(prompts_path), **asdict(settings)}
+    done = _resumable_rows(out_dir, record) if resume else None
+    finished = {row["id"] for row in done or []}
+    pending = [(i, pid, messages) for i, (pid, messages) in enumerate(prompts) if pid not in finished]
+    atomic_write_json(out_dir / SETTINGS, record)
+    rows = list(done or [])
+    with Journal(out_dir / GENERATIONS, truncate=done is None) as journal:
+        if pending:
+            model, tokenizer = load_model(model_spec), load_tokenizer(model_spec)
+        for start in range(0, len(pending), batch_size):
+            batch = pending[start:start + batch_size]
+            replies = answer_batch(model, tokenizer, [m for _, _, m in batch], settings,
+                                   seeds=[settings.seed + i for i, _, _ in batch])
+            for (_, prompt_id, messages), reply in zip(batch, replies):
+                row = {"id": prompt_id, "prompt": messages[-1]["content"], **reply}
+                journal.append(row)
+                rows.append(row)
+                if on_answer:
+                    on_answer(row)
     return rows
+
+
+def _check_unique_ids(prompts: list[tuple[str, list[dict]]], path: str | Path) -> None:
+    seen: dict[str, int] = {}
+    for number, (prompt_id, _) in enumerate(prompts, start=1):
+        if prompt_id in seen:
+            raise LimacotInputError(f"{path}: prompts {seen[prompt_id]} and {number} have the same id '{prompt_id}' "
+                                    f"(an explicit 'id' field or identical text); generations and judging pair "
+                                    f"answers by id, so ids must be unique")
+        seen[prompt_id] = number
+
+
+def _resumable_rows(out_dir: Path, record: dict) -> list[dict] | None:
+    """Rows already in OUT/generations.jsonl, if OUT/settings.json matches `record`
+    (None when OUT holds no earlier run: start over)."""
+    import json
+
+    from limacot.judge.journal import read_journal
+
+    settings_path = out_dir / SETTINGS
+    if not settings_path.exists():
+        return None
+    saved = json.loads(settings_path.read_text(encoding="utf-8"))
+    changed = sorted(k for k in record if k != "prompts" and saved.get(k) != record[k])
+    if changed:
+        raise LimacotInputError(f"--resume: {out_dir} was generated with different {', '.join(changed)} "
+                                f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)}); mixing them would make "
+                                f"one answer set from two setups. Use the same settings, or a new --out")
+    return read_journal(out_dir / GENERATIONS)

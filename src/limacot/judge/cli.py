@@ -1,34 +1,40 @@
-"""`limacot generate` (and, later, `limacot judge`): registered on the main app by `register`."""
+"""`limacot generate` and `limacot judge`: registered on the main app by `register`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import List, Optional
 
 import typer
 
-from limacot.cli_common import handled_errors, out_console, print_json
+from limacot.cli_common import err_console, handled_errors, out_console, print_json
 
 
 def register(app: typer.Typer) -> None:
     app.command("generate")(generate)
+    app.command("judge")(judge)
 
 
 def generate(
     prompts: str = typer.Option(..., "--prompts", help='JSONL of {"prompt": ...}, or any data file (first user turn).'),
-    out: Path = typer.Option(..., "--out", help="Output folder (generations.jsonl)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (generations.jsonl, settings.json)."),
     model: str = typer.Option("embedded", "--model", help="embedded | local dir | hf:org/name | file.gguf"),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
+    batch_size: int = typer.Option(1, "--batch-size", min=1, help="Prompts per forward pass (answers do not "
+                                   "depend on it)."),
+    resume: bool = typer.Option(False, "--resume", help="Keep finished answers in OUT and answer only the rest."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Answer only the first N prompts."),
     greedy: bool = typer.Option(False, "--greedy", help="Greedy decoding instead of LIMA sampling."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Prompt i is sampled with seed + i."),
     as_json: bool = typer.Option(False, "--json", help="Print the generations as JSON."),
 ) -> None:
-    """Answer each prompt with the model's own chat template; writes OUT/generations.jsonl."""
+    """Answer each prompt with the model's own chat template; appends to OUT/generations.jsonl."""
     from limacot.generation import GenerationSettings, generate_file
 
     with handled_errors():
         settings = GenerationSettings(max_new_tokens=max_new_tokens, greedy=greedy, seed=seed)
-        rows = generate_file(model, prompts, out, settings,
-                             on_answer=None if as_json else lambda row: _show_answer(row))
+        rows = generate_file(model, prompts, out, settings, on_answer=None if as_json else _show_answer,
+                             batch_size=batch_size, resume=resume, limit=limit)
     if as_json:
         print_json(rows)
     else:
@@ -41,3 +47,77 @@ def _show_answer(row: dict) -> None:
     out_console.print(f"[bold]assistant:[/] {row['answer']}", highlight=False)
 
 
+def judge(
+    a: Path = typer.Option(..., "--a", help="The reference run A (a `limacot generate` folder or its .jsonl)."),
+    b: List[Path] = typer.Option(..., "--b", help="A run to compare with A; repeat --b for several runs."),
+    judge_spec: str = typer.Option(..., "--judge", help="openai:MODEL or openai:MODEL@BASE_URL (any OpenAI-compatible "
+                                   "server), or a local model spec (embedded | dir | hf:org/name)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (summary.json, records.jsonl, table.md, PNG, cache)."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Requests in flight (API) or batch size "
+                                    "(local judge)."),
+    lang: str = typer.Option("auto", "--lang", help="Instruction language: auto (ko for Hangul prompts) | ko | en."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the key."),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Longest judge reply, in tokens (API judges "
+                                   "and --json-mode off)."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for one API response."),
+    max_retries: int = typer.Option(5, "--max-retries", min=0, help="Retries per request on 429/5xx/timeouts."),
+    json_mode: str = typer.Option("auto", "--json-mode", help="auto | on: API judges are asked for JSON, local "
+                                  "judges choose 1/2/tie by likelihood; off: free text, read by the parser."),
+    resamples: int = typer.Option(2000, "--bootstrap", min=1, help="Bootstrap resamples for the 95% CI."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Judge cache file (default OUT/judge-cache.jsonl)."),
+    dry_run_: bool = typer.Option(False, "--dry-run", help="Count the calls and tokens; call nothing."),
+    token_counter: Optional[str] = typer.Option(None, "--token-counter", help="Tokenizer spec for --dry-run counts."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Pairwise preference (LIMA protocol): every pair judged in both orders; win/tie/loss and
+    "B equal or better than A" with a 95% bootstrap CI, per B run."""
+    from limacot.judge.clients import HttpOptions
+    from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise
+
+    with handled_errors():
+        http = HttpOptions(api_key_env=api_key_env, timeout=timeout, max_retries=max_retries, json_mode=json_mode,
+                           max_tokens=max_tokens)
+        config = JudgeConfig(judge=judge_spec, lang=lang, concurrency=concurrency, http=http, resamples=resamples,
+                             seed=seed, cache=cache)
+        if dry_run_:
+            estimate = dry_run(a, b, config, out=out, token_counter=token_counter)
+        else:
+            summary = judge_pairwise(a, b, out, config, progress=None if as_json else _progress())
+    if dry_run_:
+        if as_json:
+            print_json(estimate)
+        else:
+            _show_estimate(estimate)
+    elif as_json:
+        print_json(summary)
+    else:
+        _show_summary(summary, out)
+
+
+def _progress():
+    def show(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 20) == 0:
+            err_console.print(f"  judged {done}/{total} requests", highlight=False)
+    return show
+
+
+def _show_summary(summary: dict, out: Path) -> None:
+    from limacot.judge.pairwise import results_table
+
+    out_console.print(results_table(summary), highlight=False, markup=False, soft_wrap=True)
+    calls = summary["calls"]
+    out_console.print(f"judge calls: {calls['made']} made, {calls['from_cache']} from the cache "
+                      f"({calls['requests']} distinct requests); results in {out}",
+                      highlight=False, soft_wrap=True)
+
+
+def _show_estimate(estimate: dict) -> None:
+    note = " (estimate: pass --token-counter with your judge's tokenizer)" if estimate["token_counter_is_estimate"] \
+        else ""
+    out_console.print(
+        f"{estimate['pairs']} pairs x 2 orders = {estimate['requests']} requests, {estimate['cached']} cached: "
+        f"{estimate['calls_to_make']} calls to make\n"
+        f"input tokens: {estimate['input_tokens']:,} for those calls "
+        f"(mean {estimate['mean_input_tokens_per_call']:,} per call; counted with {estimate['token_counter']}){note}\n"
+        f"output tokens: at most {estimate['max_output_tokens']:,} (calls x --max-tokens)", highlight=False)

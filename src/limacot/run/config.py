@@ -50,7 +50,7 @@ class JudgeSettings(StrictModel):
 
 class StudyConfig(StrictModel):
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ("data", "train.preset", "eval.data_dir", "judge.prompts",
-                                              "backbones.*")
+                                              "judge.judge", "backbones.*")
 
     name: str = "study"
     backbones: dict[str, str]

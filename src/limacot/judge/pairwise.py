@@ -1,0 +1,180 @@
+"""`limacot judge` as one library call: judge A against each B run and write the results.
+
+OUT/ after `judge_pairwise`:
+
+    summary.json        per B run: win / tie / loss / unparseable counts, "B equal or better than A"
+                        and its 95% bootstrap CI, order flips; the judge, calls made and cached, tokens
+    records.jsonl       one line per (B run, prompt): both answers, both raw judge texts, both verdicts
+    table.md            the table, one row per B run
+    preference.png      LIMA Figure-1-style stacked bars, one per B run
+    judge-cache.jsonl   every judge reply, appended as it arrives (unless another --cache is given)
+
+The result files are written atomically once every call has an answer, so a failed or killed
+run leaves the previous results intact and the cache holding every reply already received;
+rerunning answers from the cache and calls the judge only for what is missing.
+`dry_run` counts the calls and tokens the same command would spend, without calling anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from limacot.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from limacot.errors import LimacotInputError
+from limacot.judge.cache import JudgeCache
+from limacot.judge.clients import HttpOptions, make_judge, parse_judge_spec
+from limacot.judge.protocol import Run, judged_record, load_run, pair_runs, pending_requests, run_judge
+from limacot.judge.stats import summarize
+
+CACHE = "judge-cache.jsonl"
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """Everything `limacot judge` takes besides the runs and OUT."""
+
+    judge: str = "embedded"
+    lang: str = "auto"
+    concurrency: int = 4
+    http: HttpOptions = field(default_factory=HttpOptions)
+    resamples: int = 2000
+    seed: int = 0
+    cache: Optional[Path] = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise LimacotInputError(f"--concurrency must be at least 1, got {self.concurrency}")
+        if self.http.max_tokens < 1 or self.http.max_retries < 0 or self.http.timeout <= 0:
+            raise LimacotInputError("--max-tokens must be >= 1, --max-retries >= 0 and --timeout > 0")
+
+
+def load_runs(a_path: str | Path, b_paths: Sequence[str | Path]) -> tuple[Run, list[Run]]:
+    """A and the B runs, each B named after its folder (made unique with -2, -3, ...)."""
+    if not b_paths:
+        raise LimacotInputError("give at least one --b run to compare with --a")
+    a, names, bs = load_run(a_path), set(), []
+    for path in b_paths:
+        run = load_run(path)
+        name, n = run.name, 1
+        while name in names:
+            n += 1
+            name = f"{run.name}-{n}"
+        names.add(name)
+        bs.append(Run(name, run.path, run.rows))
+    return a, bs
+
+
+def judge_pairwise(a_path: str | Path, b_paths: Sequence[str | Path], out: str | Path, config: JudgeConfig,
+                   progress: Optional[Callable[[int, int], None]] = None, judge=None) -> dict:
+    """Judge every (A, B) pair in both orders, then write OUT (see the module docstring).
+    Returns the summary written to OUT/summary.json.
+
+    `judge` replaces the one `config.judge` names: any object with `identity() -> dict` and
+    `complete_all(requests, on_reply, concurrency)` (see limacot.judge.clients).
+    """
+    out = Path(out)
+    a, bs = load_runs(a_path, b_paths)
+    judge = judge or make_judge(config.judge, config.http)
+    pairs, missing = pair_runs(a, bs, config.lang, judge.identity())
+    cache = JudgeCache(config.cache or out / CACHE)
+    try:
+        requests = len({key for pair in pairs for key in pair.keys.values()})
+        made = run_judge(judge, pairs, cache, config.concurrency, progress)
+    finally:
+        cache.close()
+    records = [judged_record(pair, cache) for pair in pairs]
+    runs = []
+    for b in bs:
+        mine = [r for r in records if r["b_run"] == b.name]
+        stats = summarize([r["outcome"] for r in mine], resamples=config.resamples, seed=config.seed,
+                          flips=sum(r["flipped"] for r in mine))
+        runs.append({"b_run": b.name, "path": str(b.path), "missing_in_a": missing[b.name], **stats})
+    summary = {"judge": config.judge, "judge_identity": judge.identity(), "lang": config.lang,
+               "a": {"name": a.name, "path": str(a.path)}, "runs": runs,
+               "bootstrap": {"resamples": config.resamples, "seed": config.seed, "level": 0.95},
+               "calls": {"requests": requests, "made": made, "from_cache": requests - made},
+               "tokens": _tokens(records)}
+    _write_outputs(out, summary, records)
+    return summary
+
+
+def _tokens(records: list[dict]) -> dict:
+    """Prompt and completion tokens over the distinct judge requests, as the judge reported them."""
+    usages = {order["key"]: order.get("usage") or {} for r in records for order in r["orders"].values()}
+    return {name: sum(int(u.get(name) or 0) for u in usages.values())
+            for name in ("prompt_tokens", "completion_tokens")}
+
+
+def _write_outputs(out: Path, summary: dict, records: list[dict]) -> None:
+    from limacot.judge.plot import preference_chart
+
+    atomic_write_jsonl(out / "records.jsonl", records)
+    atomic_write_text(out / "table.md", results_table(summary))
+    preference_chart(summary["runs"], summary["a"]["name"], out / "preference.png")
+    atomic_write_json(out / "summary.json", summary)
+
+
+def results_table(summary: dict) -> str:
+    """The markdown table of a summary, one row per B run:
+
+        | B run | prompts | B wins | ties | A wins | unparseable | B equal or better | 95% CI | order flips |
+        |---|---|---|---|---|---|---|---|---|
+        | G2 | 50 | 11 | 30 | 9 | 0 | 82.0% | [72.0%, 92.0%] | 17 |
+    """
+    head = ("| B run | prompts | B wins | ties | A wins | unparseable | B equal or better | 95% CI | order flips |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for run in summary["runs"]:
+        rate = "n/a" if run["b_equal_or_better"] is None else f"{100 * run['b_equal_or_better']:.1f}%"
+        ci = "n/a" if run["ci95"] is None else f"[{100 * run['ci95'][0]:.1f}%, {100 * run['ci95'][1]:.1f}%]"
+        lines.append(f"| {run['b_run']} | {run['n']} | {run['win']} | {run['tie']} | {run['loss']} | "
+                     f"{run['unparseable']} | {rate} | {ci} | {run['flipped']} |")
+    note = (f"\nA = {summary['a']['name']}; judge = {summary['judge']}; every pair judged in both orders "
+            f"(a verdict that flips with the order counts as a tie); unparseable verdicts are left out of the rate.\n")
+    return head + "\n".join(lines) + "\n" + note
+
+
+def dry_run(a_path: str | Path, b_paths: Sequence[str | Path], config: JudgeConfig, out: str | Path | None = None,
+            token_counter: str | None = None) -> dict:
+    """The calls and tokens `judge_pairwise` would spend, counted without calling the judge.
+
+    Input tokens are counted with `token_counter` (a model or tokenizer spec; default: the local
+    judge's own tokenizer, or the embedded one for API judges, which then is an estimate), plus
+    4 tokens per message and 3 per request for the chat format. Output tokens are an upper
+    bound: calls x max_tokens (0 for a local judge choosing by likelihood, which decodes nothing).
+    Requests already in the cache are not counted as calls to make.
+    """
+    from limacot.judge.journal import read_journal
+    from limacot.models import load_tokenizer
+
+    a, bs = load_runs(a_path, b_paths)
+    kind, model, _ = parse_judge_spec(config.judge)
+    identity = make_judge(config.judge, config.http).identity()
+    pairs, _ = pair_runs(a, bs, config.lang, identity)
+    cache_path = config.cache or (Path(out) / CACHE if out else None)
+    cached = {row.get("key") for row in read_journal(cache_path, repair=False)} if cache_path else set()
+    counter = token_counter or (model if kind == "local" else "embedded")
+    tokenizer = load_tokenizer(counter)
+    every = {key: pair.requests[order] for pair in pairs for order, key in pair.keys.items()}
+    todo = pending_requests(pairs, _KeySet(cached))
+    sizes = {key: 3 + sum(4 + len(tokenizer(m["content"], add_special_tokens=False)["input_ids"]) for m in msgs)
+             for key, msgs in every.items()}
+    to_make = sum(sizes[k] for k in todo)
+    return {"judge": config.judge, "pairs": len(pairs), "requests": len(every), "cached": len(every) - len(todo),
+            "calls_to_make": len(todo), "input_tokens": to_make, "input_tokens_all_requests": sum(sizes.values()),
+            "mean_input_tokens_per_call": round(sum(sizes.values()) / len(every), 1),
+            "max_output_tokens": 0 if identity.get("mode") == "choice" else len(todo) * config.http.max_tokens,
+            "token_counter": counter,
+            "token_counter_is_estimate": kind == "openai" and token_counter is None}
+
+
+class _KeySet:
+    """The cache interface `pending_requests` needs, over a set of keys."""
+
+    def __init__(self, keys: set):
+        self.keys = keys
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.keys

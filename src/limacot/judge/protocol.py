@@ -1,0 +1,162 @@
+"""The LIMA pairwise protocol: pair answers by prompt, judge every pair in both orders, combine.
+
+A is the reference run and each B a run under test (LIMA's own comparison: A = GPT-4,
+B = LIMA, "B equal or better than A" in 43% of prompts). For prompt p, order "ab" shows A's
+answer as Answer 1 and B's as Answer 2, order "ba" the reverse. Each order's verdict becomes
+the preferred run ("a", "b", "tie", or None when unparseable), and the two combine into B's
+outcome:
+
+    ab      ba      outcome        why
+    b       b       win            both orders agree B is better
+    a       a       loss
+    tie     tie     tie
+    b       a       tie            the verdict flipped with the order: position bias, not preference
+    b       tie     tie            only one order prefers B: not a consistent preference
+    None    any     unparseable    a verdict we could not read is recorded, never guessed
+
+Requests identical across B runs (or already in the cache) are sent once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from limacot.errors import LimacotInputError
+from limacot.judge.cache import JudgeCache, request_key
+from limacot.judge.instructions import judge_messages
+from limacot.judge.verdicts import parse_verdict
+
+ORDERS = ("ab", "ba")
+OUTCOMES = ("win", "tie", "loss", "unparseable")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One generations file: `rows` by prompt id, in file order."""
+
+    name: str
+    path: Path
+    rows: dict[str, dict]
+
+
+@dataclass
+class Pair:
+    """One prompt answered by A and by one B run, and what the judge made of it."""
+
+    b_run: str
+    id: str
+    prompt: str
+    answer_a: str
+    answer_b: str
+    requests: dict[str, list[dict]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+def load_run(path: str | Path, name: str | None = None) -> Run:
+    """A generations run: a folder holding generations.jsonl, or the .jsonl file itself."""
+    from limacot.judge.journal import read_journal
+
+    path = Path(path)
+    file = path / "generations.jsonl" if path.is_dir() else path
+    if not file.is_file():
+        raise LimacotInputError(f"{path}: no generations found (expected a folder written by `limacot generate`, "
+                                f"holding generations.jsonl, or a .jsonl file of {{id, prompt, answer}} rows)")
+    rows: dict[str, dict] = {}
+    for number, row in enumerate(read_journal(file, repair=False), start=1):
+        if not isinstance(row.get("id"), (str, int)) or not isinstance(row.get("answer"), str) \
+                or not isinstance(row.get("prompt"), str):
+            raise LimacotInputError(f"{file}: row {number}: expected fields id, prompt and answer (text)")
+        rows[str(row["id"])] = row
+    if not rows:
+        raise LimacotInputError(f"{file}: no generations in the file")
+    return Run(name or (path.name if path.is_dir() else path.stem), file, rows)
+
+
+def pair_runs(a: Run, bs: list[Run], lang: str, identity: dict) -> tuple[list[Pair], dict[str, int]]:
+    """Every prompt both A and a B answered, with its two requests and their cache keys.
+
+    Returns the pairs and, per B run, how many of its prompts A lacks (they are left out).
+    Raises LimacotInputError when a B run shares no prompt with A or a prompt's text differs.
+    """
+    pairs, missing = [], {}
+    for b in bs:
+        shared = [pid for pid in b.rows if pid in a.rows]
+        missing[b.name] = len(b.rows) - len(shared)
+        if not shared:
+            raise LimacotInputError(f"{b.path} and {a.path} share no prompt id: were they generated from the "
+                                    f"same prompts file?")
+        for pid in shared:
+            ra, rb = a.rows[pid], b.rows[pid]
+            if ra["prompt"].strip() != rb["prompt"].strip():
+                raise LimacotInputError(f"prompt '{pid}' has different text in {a.path} and {b.path}")
+            pair = Pair(b.name, pid, ra["prompt"], ra["answer"], rb["answer"])
+            pair.requests = {"ab": judge_messages(pair.prompt, pair.answer_a, pair.answer_b, lang),
+                             "ba": judge_messages(pair.prompt, pair.answer_b, pair.answer_a, lang)}
+            pair.keys = {order: request_key(identity, msgs) for order, msgs in pair.requests.items()}
+            pairs.append(pair)
+    return pairs, missing
+
+
+def pending_requests(pairs: list[Pair], cache: JudgeCache) -> dict[str, list[dict]]:
+    """The distinct requests (by key) that the cache cannot answer, in pair order."""
+    todo: dict[str, list[dict]] = {}
+    for pair in pairs:
+        for order in ORDERS:
+            key = pair.keys[order]
+            if key not in cache and key not in todo:
+                todo[key] = pair.requests[order]
+    return todo
+
+
+def run_judge(judge, pairs: list[Pair], cache: JudgeCache, concurrency: int,
+              progress: Optional[Callable[[int, int], None]] = None) -> int:
+    """Ask `judge` every request the cache lacks, caching each reply as it arrives; returns the
+    number of calls made. A failure propagates after the finished replies are cached."""
+    todo = pending_requests(pairs, cache)
+    keys = list(todo)
+    done = 0
+
+    def on_reply(index: int, reply) -> None:
+        nonlocal done
+        cache.put(keys[index], reply.text, reply.usage)
+        done += 1
+        if progress:
+            progress(done, len(keys))
+
+    if keys:
+        judge.complete_all([todo[k] for k in keys], on_reply, concurrency)
+    return done
+
+
+def preferred(order: str, choice: str | None) -> str | None:
+    """Which run a positional verdict prefers: ("ab", "1") -> "a", ("ba", "1") -> "b"."""
+    if choice is None or choice == "tie":
+        return choice
+    first, second = order[0], order[1]
+    return first if choice == "1" else second
+
+
+def combine(ab: str | None, ba: str | None) -> str:
+    """B's outcome from the run preferred in each order (see the module docstring's table)."""
+    if ab is None or ba is None:
+        return "unparseable"
+    if ab == ba:
+        return {"b": "win", "a": "loss", "tie": "tie"}[ab]
+    return "tie"
+
+
+def judged_record(pair: Pair, cache: JudgeCache) -> dict:
+    """The per-prompt record: both raw judge texts, both parsed verdicts, and B's outcome."""
+    orders = {}
+    for order in ORDERS:
+        entry = cache.get(pair.keys[order]) or {}
+        verdict = parse_verdict(entry.get("text", ""))
+        orders[order] = {"key": pair.keys[order], "raw": entry.get("text"), "verdict": verdict.choice,
+                         "parsed_by": verdict.how, "prefers": preferred(order, verdict.choice),
+                         "usage": entry.get("usage")}
+    outcome = combine(orders["ab"]["prefers"], orders["ba"]["prefers"])
+    flipped = {orders["ab"]["prefers"], orders["ba"]["prefers"]} == {"a", "b"}
+    return {"b_run": pair.b_run, "id": pair.id, "prompt": pair.prompt, "answer_a": pair.answer_a,
+            "answer_b": pair.answer_b, "outcome": outcome, "flipped": flipped, "orders": orders}

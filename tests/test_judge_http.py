@@ -1,0 +1,232 @@
+"""The HTTP judge against a small local server that misbehaves on purpose: 429, 500, garbage,
+hangs, refused JSON mode, an echoed key. Retries are bounded, errors are clear, the key never
+leaks, and a killed or failed run leaves nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from typer.testing import CliRunner
+
+from limacot.cli import app
+from limacot.errors import LimacotInputError
+from limacot.judge.clients import HttpOptions, JudgeCallError, OpenAIJudge, chat_endpoint, parse_judge_spec
+from test_judge_support import write_generations
+
+KEY = "sk-test-SECRET-0123456789abcdef"
+runner = CliRunner()
+
+
+class FaultServer:
+    """A /v1/chat/completions server on 127.0.0.1 that plays `script` (one behaviour per request,
+    then `default`): ok, slow, 429, 500, garbage, hang, 401-echo, refuse-json."""
+
+    def __init__(self, script=(), default="ok", reply='{"reason": "clearer", "verdict": "2"}'):
+        self.script, self.default, self.reply = list(script), default, reply
+        self.requests: list[dict] = []
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                            "body": body})
+                    action = server.script.pop(0) if server.script else server.default
+                server.play(self, action, body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def play(self, handler, action, body):
+        if action == "hang":
+            self.release.wait(10)
+            return
+        if action == "slow":
+            time.sleep(0.3)
+            action = "ok"
+        if action == "refuse-json" and "response_format" in body:
+            return self.send(handler, 400, b'{"error": {"message": "response_format is not supported"}}')
+        status, payload, headers = {
+            "429": (429, b'{"error": "rate limited"}', {"Retry-After": "0.05"}),
+            "500": (500, b"internal error", {}),
+            "garbage": (200, b"<html>proxy error</html>", {}),
+            "401-echo": (401, f'{{"error": "bad key {handler.headers.get("Authorization")}"}}'.encode(), {}),
+        }.get(action, (200, json.dumps({"choices": [{"message": {"role": "assistant", "content": self.reply}}],
+                                        "usage": {"prompt_tokens": 100, "completion_tokens": 9}}).encode(), {}))
+        self.send(handler, status, payload, headers)
+
+    @staticmethod
+    def send(handler, status, payload, headers=None):
+        handler.send_response(status)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def server_factory():
+    servers = []
+
+    def make(*args, **kwargs):
+        servers.append(FaultServer(*args, **kwargs))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def client(server, sleeps=None, **options):
+    settings = {"timeout": 0.5, "max_retries": 5, "backoff": 0.01, "max_backoff": 0.2, **options}
+    return OpenAIJudge("judge-model", server.url, HttpOptions(**settings),
+                       sleep=(sleeps.append if sleeps is not None else time.sleep))
+
+
+MESSAGES = [{"role": "user", "content": "Which is better?"}]
+
+
+def test_retries_429_500_garbage_and_a_hang_then_succeeds(server_factory):
+    server = server_factory(["429", "500", "garbage", "hang", "ok"])
+    sleeps: list[float] = []
+    reply = client(server, sleeps).complete(MESSAGES)
+    assert reply.text == '{"reason": "clearer", "verdict": "2"}' and reply.usage["prompt_tokens"] == 100
+    assert len(server.requests) == 5 and len(sleeps) == 4
+    assert sleeps[0] >= 0.05  # Retry-After of the 429 honoured
+    assert all(later >= 0.0075 for later in sleeps[1:])  # exponential backoff with jitter (base 0.01)
+    body = server.requests[0]["body"]
+    assert server.requests[0]["path"] == "/v1/chat/completions" and body["model"] == "judge-model"
+    assert body["temperature"] == 0 and body["response_format"] == {"type": "json_object"}
+
+
+def test_gives_up_after_the_retry_budget_with_a_clear_error(server_factory):
+    server = server_factory(default="500")
+    with pytest.raises(JudgeCallError, match=r"failed after 3 attempts; last error: HTTP 500: internal error"):
+        client(server, [], max_retries=2).complete(MESSAGES)
+    assert len(server.requests) == 3
+
+
+def test_timeouts_are_bounded(server_factory):
+    server = server_factory(default="hang")
+    started = time.monotonic()
+    with pytest.raises(JudgeCallError, match=r"after 2 attempts; last error: no response within 0.3 s"):
+        client(server, [], timeout=0.3, max_retries=1).complete(MESSAGES)
+    assert time.monotonic() - started < 3 and len(server.requests) == 2
+
+
+def test_configuration_errors_are_not_retried_and_never_show_the_key(server_factory, monkeypatch):
+    monkeypatch.setenv("MY_JUDGE_KEY", KEY)
+    server = server_factory(default="401-echo")
+    with pytest.raises(LimacotInputError) as caught:
+        client(server, [], api_key_env="MY_JUDGE_KEY").complete(MESSAGES)
+    message = str(caught.value)
+    assert len(server.requests) == 1 and server.requests[0]["auth"] == f"Bearer {KEY}"  # the key was sent...
+    assert "HTTP 401" in message and "$MY_JUDGE_KEY" in message
+    assert KEY not in message and "SECRET" not in message  # ...and is nowhere in the error
+
+
+def test_json_mode_falls_back_when_the_server_refuses_it(server_factory):
+    server = server_factory(default="refuse-json")
+    judge = client(server, [])
+    assert judge.complete(MESSAGES).text.endswith('"verdict": "2"}')
+    judge.complete(MESSAGES)
+    assert ["response_format" in r["body"] for r in server.requests] == [True, False, False]
+    plain = server_factory()
+    client(plain, [], json_mode="off").complete(MESSAGES)
+    assert "response_format" not in plain.requests[0]["body"]
+
+
+def test_judge_specs_and_endpoints():
+    assert parse_judge_spec("openai:gpt-4o") == ("openai", "gpt-4o", None)
+    assert parse_judge_spec("openai:my/model@http://127.0.0.1:8000") == ("openai", "my/model", "http://127.0.0.1:8000")
+    assert parse_judge_spec("embedded") == ("local", "embedded", None)
+    assert chat_endpoint("http://127.0.0.1:8000") == "http://127.0.0.1:8000/v1/chat/completions"
+    assert chat_endpoint("https://host/openai/v1/") == "https://host/openai/v1/chat/completions"
+    with pytest.raises(LimacotInputError, match="no credentials"):
+        chat_endpoint("https://user:sk-abc@host/v1")
+    with pytest.raises(LimacotInputError):
+        chat_endpoint("ftp://host")
+
+
+@pytest.fixture()
+def runs(tmp_path):
+    answers_a = {"p1": "Paris.", "p2": "서울입니다."}
+    answers_b = {"p1": "The capital is Paris.", "p2": "서울."}
+    prompts = {"p1": "Capital of France?", "p2": "한국의 수도는?"}
+    return write_generations(tmp_path / "A", answers_a, prompts), write_generations(tmp_path / "B", answers_b, prompts)
+
+
+def test_cli_failure_exits_1_leaves_nothing_half_written_and_never_prints_the_key(
+        server_factory, runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    a, b = runs
+    server = server_factory(default="500")
+    out = tmp_path / "J"
+    args = ["judge", "--a", str(a), "--b", str(b), "--judge", f"openai:m@{server.url}", "--out", str(out),
+            "--max-retries", "1", "--timeout", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "failed after 2 attempts" in result.output and KEY not in result.output
+    assert not (out / "summary.json").exists() and not (out / "records.jsonl").exists()
+    server.default = "ok"
+    result = runner.invoke(app, args + ["--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["runs"][0]["win"] == 0 and summary["runs"][0]["flipped"] == 2  # always "2": position bias
+    assert summary["tokens"] == {"prompt_tokens": 400, "completion_tokens": 36}
+    assert all(r["auth"] == f"Bearer {KEY}" for r in server.requests)
+    for path in out.iterdir():
+        assert KEY not in path.read_bytes().decode("utf-8", "replace"), path.name
+    ko = [r["body"]["messages"][0]["content"] for r in server.requests if "한국의 수도는?" in str(r["body"])]
+    assert ko and all("[답변 1]" in text for text in ko)  # Korean prompt, Korean instruction
+
+
+def test_kill_9_mid_run_then_rerun_makes_only_the_missing_calls(server_factory, tmp_path):
+    prompts = {f"p{i}": f"Question {i}?" for i in range(6)}
+    a = write_generations(tmp_path / "A", {p: f"answer a{p}" for p in prompts}, prompts)
+    b = write_generations(tmp_path / "B", {p: f"answer b{p}" for p in prompts}, prompts)
+    server = server_factory(default="slow")
+    out = tmp_path / "J"
+    command = [sys.executable, "-m", "limacot", "judge", "--a", str(a), "--b", str(b), "--judge",
+               f"openai:m@{server.url}", "--out", str(out), "--concurrency", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cache = out / "judge-cache.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not cache.exists() or cache.read_text().count("\n") < 3):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = cache.read_text().count("\n")
+    assert 3 <= finished < 12 and not (out / "summary.json").exists()
+    with open(cache, "ab") as handle:
+        handle.write(b'{"key": "abc", "te')  # as if killed in the middle of a write
+    before = len(server.requests)
+    server.default = "ok"
+    result = runner.invoke(app, command[3:] + ["--json"], env=env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["calls"] == {"requests": 12, "made": 12 - finished, "from_cache": finished}
+    assert len(server.requests) - before == 12 - finished
+    assert summary["runs"][0]["n"] == 6 and summary["runs"][0]["tie"] == 6

@@ -1,0 +1,156 @@
+"""The pairwise protocol with a scripted judge: both orders, flips, counts, CI, cache, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from limacot.errors import LimacotInputError
+from limacot.judge.instructions import judge_messages, pick_lang
+from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise
+from limacot.judge.protocol import combine, preferred
+from limacot.judge.stats import bootstrap_ci, summarize
+from test_judge_support import ScriptedJudge, save_tiny_chat_model, write_generations
+
+A = {"p1": "bad", "p2": "good", "p3": "good, short", "p4": "bad, short", "p5": "bad", "p6": "bad"}
+B = {"p1": "good", "p2": "bad", "p3": "good, long", "p4": "bad, long", "p5": "good", "p6": "good"}
+
+
+def content_judge(prompt: str, one: str, two: str) -> str:
+    """Prefers the answer that says 'good'; garbles p5; always says '1' on p6 (position bias)."""
+    if prompt == "Question p5?":
+        return "I am not sure what you mean."
+    if prompt == "Question p6?":
+        return '{"verdict": "1"}'
+    if ("good" in one) == ("good" in two):
+        return '{"reason": "same", "verdict": "tie"}'
+    return "Answer 1 is better." if "good" in one else '```json\n{"verdict": "2"}\n```'
+
+
+@pytest.fixture()
+def runs(tmp_path):
+    return write_generations(tmp_path / "A", A), write_generations(tmp_path / "B", B)
+
+
+def test_both_orders_flip_rule_and_counts(runs, tmp_path):
+    a, b = runs
+    judge = ScriptedJudge(content_judge)
+    summary = judge_pairwise(a, [b], tmp_path / "J", JudgeConfig(judge="scripted"), judge=judge)
+    assert judge.calls == 12  # 6 prompts x 2 orders
+    run = summary["runs"][0]
+    assert (run["win"], run["tie"], run["loss"], run["unparseable"], run["flipped"]) == (1, 3, 1, 1, 1)
+    assert run["decided"] == 5 and run["b_equal_or_better"] == pytest.approx(4 / 5)
+    lo, hi = run["ci95"]
+    assert 0 <= lo <= 0.8 <= hi <= 1
+    records = {r["id"]: r for r in map(json.loads, (tmp_path / "J" / "records.jsonl").read_text().splitlines())}
+    p1 = records["p1"]
+    assert p1["outcome"] == "win" and p1["answer_a"] == "bad" and p1["answer_b"] == "good"
+    assert p1["orders"]["ab"]["verdict"] == "2" and p1["orders"]["ba"]["verdict"] == "1"
+    assert p1["orders"]["ab"]["prefers"] == p1["orders"]["ba"]["prefers"] == "b"
+    assert p1["orders"]["ab"]["raw"] == '```json\n{"verdict": "2"}\n```'
+    assert p1["orders"]["ba"]["raw"] == "Answer 1 is better."
+    assert records["p6"]["outcome"] == "tie" and records["p6"]["flipped"]
+    assert records["p5"]["outcome"] == "unparseable" and records["p5"]["orders"]["ab"]["parsed_by"] == "none"
+    assert summary["calls"] == {"requests": 12, "made": 12, "from_cache": 0}
+    assert summary["tokens"] == {"prompt_tokens": 120, "completion_tokens": 24}
+
+
+def test_rerun_makes_no_calls_and_new_b_runs_only_theirs(runs, tmp_path):
+    a, b = runs
+    first = judge_pairwise(a, [b], tmp_path / "J", JudgeConfig(), judge=ScriptedJudge(content_judge))
+    again = ScriptedJudge(content_judge)
+    second = judge_pairwise(a, [b], tmp_path / "J", JudgeConfig(), judge=again)
+    assert again.calls == 0 and second["calls"]["from_cache"] == 12
+    assert second["runs"] == first["runs"]
+    twin = write_generations(tmp_path / "B", B)  # the same answers under a second name: same requests
+    c = write_generations(tmp_path / "C", {"p1": "good enough", "p2": "good"})
+    third = ScriptedJudge(content_judge)
+    both = judge_pairwise(a, [twin, c], tmp_path / "J", JudgeConfig(), judge=third)
+    assert third.calls == 3  # C's p1 is new in both orders; p2 (good vs good) is one request for both
+    assert [r["b_run"] for r in both["runs"]] == ["B", "C"]
+    assert both["runs"][1]["n"] == 2 and both["runs"][1]["win"] == 1 and both["runs"][1]["tie"] == 1
+    table = (tmp_path / "J" / "table.md").read_text()
+    assert "| B | 6 | 1 | 3 | 1 | 1 | 80.0% |" in table and "| C | 2 | 1 | 1 | 0 | 0 | 100.0% |" in table
+
+
+def test_failure_keeps_finished_replies_and_writes_no_results(runs, tmp_path):
+    a, b = runs
+    with pytest.raises(RuntimeError, match="judge went away"):
+        judge_pairwise(a, [b], tmp_path / "J", JudgeConfig(), judge=ScriptedJudge(content_judge, fail_after=5))
+    assert len((tmp_path / "J" / "judge-cache.jsonl").read_text().splitlines()) == 5
+    assert not any((tmp_path / "J" / name).exists() for name in ("summary.json", "records.jsonl", "table.md",
+                                                                 "preference.png"))
+    resumed = ScriptedJudge(content_judge)
+    summary = judge_pairwise(a, [b], tmp_path / "J", JudgeConfig(), judge=resumed)
+    assert resumed.calls == 7 and summary["calls"] == {"requests": 12, "made": 7, "from_cache": 5}
+    assert (tmp_path / "J" / "preference.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_combine_and_preferred_cover_the_table():
+    assert preferred("ab", "1") == "a" and preferred("ab", "2") == "b"
+    assert preferred("ba", "1") == "b" and preferred("ba", "tie") == "tie" and preferred("ba", None) is None
+    assert [combine(x, y) for x, y in [("b", "b"), ("a", "a"), ("tie", "tie"), ("a", "b"), ("b", "tie"),
+                                       ("tie", "a"), (None, "b"), ("a", None)]] == \
+        ["win", "loss", "tie", "tie", "tie", "tie", "unparseable", "unparseable"]
+
+
+def test_bootstrap_is_seeded_and_sensible():
+    outcomes = ["win"] * 50 + ["tie"] * 30 + ["loss"] * 20
+    first, second = summarize(outcomes, seed=3), summarize(outcomes, seed=3)
+    assert first == second and first["b_equal_or_better"] == pytest.approx(0.8)
+    lo, hi = first["ci95"]
+    assert 0.70 < lo < 0.75 and 0.85 < hi < 0.90  # binomial sd 0.04: about 0.8 +- 0.078
+    assert bootstrap_ci([True] * 10) == [1.0, 1.0] and bootstrap_ci([]) is None
+    assert summarize(["unparseable"])["b_equal_or_better"] is None
+
+
+def test_instructions_pick_korean_for_hangul_and_keep_the_order():
+    assert pick_lang("사과는 몇 개입니까?") == "ko" and pick_lang("How many apples?") == "en"
+    assert pick_lang("사과", "en") == "en"
+    ko = judge_messages("사과는 몇 개?", "세 개", "", lang="auto")[0]["content"]
+    assert "[답변 1]\n세 개\n\n[답변 2]\n(빈 답변)" in ko and '"verdict"' in ko
+    en = judge_messages("Q?", "first", "second", lang="en")[0]["content"]
+    assert en.index("first") < en.index("second") and "neither" in en
+    with pytest.raises(LimacotInputError):
+        pick_lang("x", "fr")
+
+
+def test_input_errors_name_the_problem(runs, tmp_path):
+    a, b = runs
+    other = write_generations(tmp_path / "X", {"zz": "answer"})
+    with pytest.raises(LimacotInputError, match="share no prompt id"):
+        judge_pairwise(a, [other], tmp_path / "J", JudgeConfig(), judge=ScriptedJudge(content_judge))
+    clash = write_generations(tmp_path / "Y", {"p1": "good"}, prompts={"p1": "Another question"})
+    with pytest.raises(LimacotInputError, match="different text"):
+        judge_pairwise(a, [clash], tmp_path / "J", JudgeConfig(), judge=ScriptedJudge(content_judge))
+    with pytest.raises(LimacotInputError, match="no generations found"):
+        judge_pairwise(tmp_path / "nowhere", [b], tmp_path / "J", JudgeConfig())
+    with pytest.raises(LimacotInputError, match="concurrency"):
+        JudgeConfig(concurrency=0)
+
+
+def test_dry_run_counts_calls_and_tokens_without_calling(runs, tmp_path):
+    from limacot.judge.cache import request_key
+    from limacot.judge.local import LocalJudge
+    from limacot.models import load_tokenizer
+
+    a, b = runs
+    model = save_tiny_chat_model(tmp_path / "tiny")
+    config = JudgeConfig(judge=str(model))
+    estimate = dry_run(a, [b], config, out=tmp_path / "J")
+    assert (estimate["pairs"], estimate["requests"], estimate["cached"], estimate["calls_to_make"]) == (6, 12, 0, 12)
+    tokenizer = load_tokenizer(str(model))
+    texts = [judge_messages(f"Question {p}?", *answers, "auto")[0]["content"]
+             for p in A for answers in ((A[p], B[p]), (B[p], A[p]))]
+    expected = sum(3 + 4 + len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    assert estimate["input_tokens"] == estimate["input_tokens_all_requests"] == expected
+    one = judge_messages("Question p1?", "bad", "good", "auto")
+    assert estimate["max_output_tokens"] == 0 and not estimate["token_counter_is_estimate"]  # choice: no decoding
+    key = request_key(LocalJudge(str(model)).identity(), one)  # pretend one request was answered before
+    (tmp_path / "J").mkdir()
+    (tmp_path / "J" / "judge-cache.jsonl").write_text(json.dumps({"key": key, "text": "tie"}) + "\n")
+    assert dry_run(a, [b], config, out=tmp_path / "J")["calls_to_make"] == 11
+    api = dry_run(a, [b], JudgeConfig(judge="openai:gpt-4o"), token_counter=str(model))
+    assert api["calls_to_make"] == 12 and not api["token_counter_is_estimate"]
+    assert api["max_output_tokens"] == 12 * 256 and api["input_tokens"] == expected
