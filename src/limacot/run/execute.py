@@ -9,6 +9,7 @@ so an interrupted one restarts cleanly.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from limacot.atomic import atomic_write_json
@@ -65,6 +66,7 @@ def _eval(plan: Plan, job: Job, out: Path) -> Rows:
     from limacot.eval.harness import run_eval
 
     settings = plan.config.eval
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)  # its per-task notices drown the study's progress
     run_eval(EvalConfig(model=job.inputs["model"], **settings.model_dump()), out)
     return _eval_rows(plan, job, out)
 
