@@ -19,11 +19,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/limacot data build --config configs/data/demo.yaml --out $(DEMO)/data
-	$(VENV)/bin/limacot data render examples/data/lima_sample.jsonl --template chatml --tokenizer embedded --n 1
-	$(VENV)/bin/limacot generate --model embedded --prompts examples/data/demo_prompts.jsonl \
-		--greedy --max-new-tokens 64 --out $(DEMO)/generate
-	@echo "demo outputs: $(DEMO)/data (train.jsonl per variant/size, card.md), $(DEMO)/generate/generations.jsonl"
+	$(VENV)/bin/limacot data render examples/data/kocot_sample.jsonl --template lima --tokenizer embedded --n 1
+	$(VENV)/bin/limacot run --config configs/demo.yaml --out $(DEMO)/study
 
 test: setup
 	$(PY) -m pytest -q

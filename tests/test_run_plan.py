@@ -20,12 +20,13 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def test_grid_and_pairs():
     config = load_config(CONFIGS / "demo.yaml", StudyConfig)
     cells = expand(config)
-    assert [c.id for c in cells] == ["smollm2-135m/base/-/s0", "smollm2-135m/lima/10/s0", "smollm2-135m/lima/20/s0",
-                                     "smollm2-135m/lima+cot/10/s0", "smollm2-135m/lima+cot/20/s0"]
+    assert [c.id for c in cells] == ["smollm2-135m/base/-/s0", "smollm2-135m/lima/8/s0", "smollm2-135m/lima/16/s0",
+                                     "smollm2-135m/lima+cot/8/s0", "smollm2-135m/lima+cot/16/s0"]
     compared = [(a.id, b.id) for a, b in pairs(config, cells)]
-    assert ("smollm2-135m/base/-/s0", "smollm2-135m/lima/20/s0") in compared
-    assert ("smollm2-135m/lima/10/s0", "smollm2-135m/lima+cot/10/s0") in compared
-    assert ("smollm2-135m/lima/10/s0", "smollm2-135m/lima+cot/20/s0") not in compared  # same size only
+    assert ("smollm2-135m/base/-/s0", "smollm2-135m/lima+cot/16/s0") in compared
+    assert ("smollm2-135m/lima/8/s0", "smollm2-135m/lima+cot/8/s0") in compared
+    assert ("smollm2-135m/lima/8/s0", "smollm2-135m/lima+cot/16/s0") not in compared  # same size only
+    assert len(compared) == 4
 
 
 def test_paper_config_plans_offline(tmp_path):
@@ -52,7 +53,7 @@ def test_keys_are_stable_and_follow_inputs(tmp_path):
 
 def test_study_sizes_must_be_built(tmp_path):
     raw = yaml.safe_load((CONFIGS / "demo.yaml").read_text())
-    raw["sizes"] = [10, 30]
+    raw["sizes"] = [8, 30]
     raw["data"] = str(CONFIGS / "data" / "demo.yaml")
     raw["train"]["preset"] = str(CONFIGS / "train" / "demo.yaml")
     raw["eval"]["data_dir"] = None
