@@ -137,11 +137,13 @@ def _load_tokenizer(spec: str):
 
 def _register_stage_commands() -> None:
     """Stages keep their commands beside their code; each module adds its own to `app`."""
+    from limacot.eval import cli as eval_cli
     from limacot.judge import cli as judge_cli
     from limacot.report import cli as report_cli
     from limacot.run import cli as run_cli
     from limacot.train import cli as train_cli
 
+    eval_cli.register(app)
     judge_cli.register(app)
     train_cli.register(app)
     run_cli.register(app)

@@ -1,0 +1,128 @@
+"""`limacot eval`, `limacot eval compare`, `limacot eval list`: registered by `register(app)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from limacot.cli_common import err_console, handled_errors, out_console, print_json, state
+from limacot.errors import LimacotInputError
+
+eval_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                       help="Few-shot benchmark evaluation on lm-evaluation-harness (KoBEST, KMMLU, HAE-RAE, "
+                            "MMLU, ARC, GSM8K, Ko-GSM8K).")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback()
+def evaluate(
+    ctx: typer.Context,
+    model: Optional[str] = typer.Option(None, "--model", help="embedded | local dir | hf:org/name | file.gguf"),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Tasks or groups, comma-separated: kobest, "
+                                        "seed-study, english, kmmlu_criminal_law ... (`limacot eval list`)"),
+    num_fewshot: Optional[int] = typer.Option(None, "--num-fewshot", min=0, help="Few-shot examples (default 5)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Run offline from the original files "
+                                            "laid out as in ../shared/data (default: hub datasets)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N docs per task."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="fast (default, prefix-shared scoring) | hf"),
+    fewshot_seeds: Optional[int] = typer.Option(None, "--fewshot-seeds", min=1,
+                                                help="Rerun each task with K few-shot samples; report mean ± std."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="First few-shot seed (default 1234, lm-eval's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Contexts per forward pass."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) | bfloat16 | float16"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | cuda:N (default: cuda if available)"),
+    max_gen_toks: Optional[int] = typer.Option(None, "--max-gen-toks", min=1, help="Cap for CoT generations."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Eval YAML; flags override its keys."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the scores as one JSON object."),
+) -> None:
+    """Evaluate a model: OUT/results.json, samples/<task>.jsonl, summary.md, config.resolved.yaml."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with handled_errors():
+        from limacot.eval.config import load_eval_config
+
+        if out is None:
+            raise LimacotInputError("--out DIR is required (where results.json, samples/ and summary.md go)")
+        if backend is not None and backend not in ("fast", "hf"):
+            raise LimacotInputError(f"--backend: expected 'fast' or 'hf', got '{backend}'")
+        overrides = {"model": model, "tasks": tasks, "num_fewshot": num_fewshot, "limit": limit,
+                     "data_dir": str(data_dir) if data_dir else None, "backend": backend,
+                     "fewshot_seeds": fewshot_seeds, "seed": seed, "batch_size": batch_size, "dtype": dtype,
+                     "device": device, "max_gen_toks": max_gen_toks, "threads": threads}
+        if config is None and tasks is None:
+            raise LimacotInputError("--tasks is required (or --config FILE.yaml naming them); "
+                                    "e.g. --tasks kobest. `limacot eval list` prints every task and group.")
+        cfg = load_eval_config(config, overrides)
+        run = _run_with_progress(cfg, out, quiet=as_json)
+    if as_json:
+        print_json(_json_summary(run, out))
+    else:
+        from limacot.eval.views import show_results
+
+        show_results(out_console, run, out)
+
+
+def _run_with_progress(cfg, out: Path, quiet: bool) -> dict:
+    from limacot.eval.harness import offline_if_local, run_eval
+    from limacot.eval.views import quiet_libraries, rich_progress
+
+    offline_if_local(cfg.data_dir, cfg.model)
+    quiet_libraries(state.debug)
+    if quiet:
+        return run_eval(cfg, out)
+    with rich_progress(err_console) as report:
+        return run_eval(cfg, out, report=report)
+
+
+def _json_summary(run: dict, out: Path) -> dict:
+    from limacot.eval.records import metric_rows
+
+    info = run["limacot"]
+    return {"out": str(out), "scores": metric_rows(run.get("results", {})), "n_samples": run.get("n-samples", {}),
+            "seed_variance": info["seed_variance"], "seeds": info["seeds"], "skipped_tasks": info["skipped_tasks"],
+            "notes": info["notes"], "wall_seconds": info["wall_seconds"]}
+
+
+@eval_app.command("compare")
+def compare(
+    run_a: Path = typer.Argument(..., help="Output folder of run A (the baseline)."),
+    run_b: Path = typer.Argument(..., help="Output folder of run B."),
+    resamples: int = typer.Option(10_000, "--resamples", min=100, help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> None:
+    """Paired comparison of B vs A on the same docs: McNemar, bootstrap CIs, Holm across tasks."""
+    from limacot.eval.compare import compare_runs
+
+    with handled_errors():
+        result = compare_runs(run_a, run_b, resamples=resamples, seed=seed)
+    if as_json:
+        print_json(result)
+    else:
+        from limacot.eval.views import show_comparison
+
+        show_comparison(out_console, result)
+
+
+@eval_app.command("list")
+def list_tasks(as_json: bool = typer.Option(False, "--json", help="Print groups and tasks as JSON.")) -> None:
+    """The task pack: groups, tasks, and the folder to pass to plain lm-eval as --include_path."""
+    from limacot.eval.catalog import TASKS_DIR, leaves_of, task_manager
+
+    with handled_errors():
+        manager = task_manager(None)
+        groups = {g: leaves_of(manager, g) for g in manager.all_groups}
+    if as_json:
+        print_json({"include_path": str(TASKS_DIR), "groups": groups, "tasks": manager.all_subtasks})
+        return
+    out_console.print(f"[bold]include path[/] (plain lm-eval: --include_path): {TASKS_DIR}", highlight=False)
+    for group, leaves in groups.items():
+        shown = ", ".join(leaves[:6]) + (f", ... ({len(leaves)} tasks)" if len(leaves) > 6 else "")
+        out_console.print(f"[bold cyan]{group}[/]: {shown}", highlight=False)

@@ -1,0 +1,98 @@
+"""Rich output of `limacot eval`: progress while it runs, the score table, the comparison table."""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from limacot.eval.records import metric_rows
+
+
+def quiet_libraries(debug: bool) -> None:
+    """lm-eval and datasets log every task build and map; show only problems unless --debug."""
+    if debug:
+        return
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    for name in ("lm_eval", "lm-eval", "datasets", "transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+@contextmanager
+def rich_progress(console: Console) -> Iterator:
+    """Yields report(kind, done, total) that drives one bar per request type and seed."""
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+    bars: dict[str, int] = {}
+    prefix = [""]
+
+    def report(kind: str, done: int, total: int) -> None:
+        if kind.startswith("seed "):
+            prefix[0] = f"[{kind}] " if total > 1 else ""
+            return
+        key = prefix[0] + kind
+        if key not in bars:
+            bars[key] = progress.add_task(f"{prefix[0]}{kind} requests", total=total)
+        progress.update(bars[key], completed=done, total=total)
+
+    with progress:
+        yield report
+
+
+def show_results(console: Console, run: dict, out: Path) -> None:
+    info = run["limacot"]
+    variance = info.get("seed_variance", {})
+    groups = set(run.get("groups", {}))
+    table = Table(title=f"{info['model']} · {info['backend']} · {info['num_fewshot']}-shot")
+    for column in ("task", "metric", "value", "± stderr", "seeds mean ± std", "n"):
+        table.add_column(column, justify="left" if column in ("task", "metric") else "right")
+    for row in metric_rows(run.get("results", {})):
+        spread = variance.get(row["task"], {}).get(row["metric"])
+        seeds = f"{spread['mean']:.4f} ± {spread['std']:.4f}" if spread and spread["n"] > 1 else ""
+        n = run.get("n-samples", {}).get(row["task"], {}).get("effective", "")
+        name = f"[bold]{row['task']}[/]" if row["task"] in groups else row["task"]
+        table.add_row(name, row["metric"], _fmt(row["value"]), _fmt(row["stderr"]), seeds, str(n))
+    console.print(table)
+    for note in info.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    skipped = info.get("skipped_tasks", {})
+    if skipped:
+        console.print(f"[yellow]skipped {len(skipped)} task(s) without local data:[/] "
+                      f"{', '.join(list(skipped)[:8])}{' ...' if len(skipped) > 8 else ''}", highlight=False)
+    console.print(f"[green]wrote[/] {out}/results.json, samples/, summary.md ({info['wall_seconds']:.1f} s)",
+                  highlight=False)
+
+
+def show_comparison(console: Console, result: dict) -> None:
+    title = f"B ({result['b']['model']}: {result['b']['out']}) vs A ({result['a']['model']}: {result['a']['out']})"
+    table = Table(title=title, caption=f"paired bootstrap {result['resamples']} resamples (seed {result['seed']}); "
+                                       f"McNemar exact; Holm across {len(result['tasks'])} tasks")
+    for column in ("task", "n", "metric", "A", "B", "B - A", "95% CI", "McNemar p", "Holm p"):
+        table.add_column(column, justify="left" if column in ("task", "metric") else "right")
+    for row in result["tasks"]:
+        for i, (name, m) in enumerate(row["metrics"].items()):
+            first = i == 0
+            table.add_row(row["task"] if first else "", str(row["n"]) if first else "", name, f"{m['a']:.4f}",
+                          f"{m['b']:.4f}", f"{m['diff']:+.4f}", f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]",
+                          f"{row['mcnemar']['p_value']:.4g}" if first else "",
+                          f"{row['p_holm']:.4g}" if first else "")
+    console.print(table)
+    if result.get("not_compared"):
+        console.print(f"[yellow]in one run only (not compared):[/] {', '.join(result['not_compared'])}")
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.4f}"
