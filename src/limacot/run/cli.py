@@ -68,31 +68,36 @@ def _write_report(out: Path) -> dict:
     return write_report(out)
 
 
+SCORE_METRICS = ("acc", "acc_norm", "f1", "exact_match", "mcc")
+
+
 def _show_main_table(csv_path: Path) -> None:
-    """The report's main table (main_table.csv) as a rich table: one row per model and task."""
+    """The report's main table (main_table.csv), pivoted: one row per backbone, task and metric,
+    one column per model (variant and size), each cell the mean and its 95% interval."""
     import csv
 
     from rich.table import Table
 
     with open(csv_path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = [r for r in csv.DictReader(handle) if r["metric"] in SCORE_METRICS]
     if not rows:
         out_console.print("main table: no benchmark numbers yet")
         return
-    table = Table(title="main table", title_justify="left")
-    columns = [c for c in rows[0] if rows[0][c] != ""]
-    for column in columns:
-        table.add_column(column, justify="right" if column in ("mean", "ci_low", "ci_high", "n") else "left")
-    for row in rows:
-        table.add_row(*(_short(row[c]) for c in columns))
+    models = list(dict.fromkeys(f"{r['variant']} {r['size']}".replace(" -", "") for r in rows))
+    backbones = list(dict.fromkeys(r["backbone"] for r in rows))
+    several = len(backbones) > 1
+    title = "main table (mean, 95% CI)" + ("" if several else f": {backbones[0]}")
+    table = Table(title=title, title_justify="left")
+    for column in (("backbone",) if several else ()) + ("task", "metric", *models):
+        table.add_column(column, justify="right" if column in models else "left")
+    cells: dict[tuple, dict[str, str]] = {}
+    for r in rows:
+        ci = f" [{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]" if r["ci_low"] else ""
+        cells.setdefault((r["backbone"], r["task"], r["metric"]), {})[
+            f"{r['variant']} {r['size']}".replace(" -", "")] = f"{float(r['mean']):.3f}{ci}"
+    for (backbone, task, metric), values in cells.items():
+        table.add_row(*((backbone,) if several else ()), task, metric, *(values.get(m, "") for m in models))
     out_console.print(table)
-
-
-def _short(value: str) -> str:
-    try:
-        return f"{float(value):.4f}" if "." in value else value
-    except ValueError:
-        return value
 
 
 def _show_job(job, state: str) -> None:
