@@ -72,6 +72,7 @@ def test_study_runs_every_stage_then_is_cached(study):
     assert len(table(db, "cells")) == 3
     metrics = table(db, "metrics")
     assert {dict(r)["cell_id"] for r in metrics} == {"tiny/base/-/s0", "tiny/lima/4/s0", "tiny/lima+cot/4/s0"}
+    assert {dict(r)["metric"] for r in metrics} == {"acc", "f1"}  # scores only, no lm-eval bookkeeping
     assert len(table(db, "judgments")) == 2 and len(table(db, "comparisons")) >= 2
     assert all(dict(r)["status"] == "done" for r in table(db, "stage_runs"))
     again = []

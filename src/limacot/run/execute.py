@@ -16,6 +16,7 @@ from limacot.atomic import atomic_write_json
 from limacot.run.plan import MARKER, Job, Plan
 
 Rows = list[tuple[str, tuple]]
+NOT_SCORES = {"alias", "sample_len", "sample_count"}  # lm-eval bookkeeping in results.json, not metrics
 
 
 def run_job(plan: Plan, job: Job, *, mark: bool = True) -> Rows:
@@ -81,7 +82,7 @@ def _eval_rows(plan: Plan, job: Job, out: Path) -> Rows:
         n = (n_samples.get(task) or {}).get("effective")
         for name, value in metrics.items():
             metric, _, flt = name.partition(",")
-            if not isinstance(value, (int, float)) or metric.endswith("_stderr") or metric == "alias":
+            if not isinstance(value, (int, float)) or metric.endswith("_stderr") or metric in NOT_SCORES:
                 continue
             stderr = metrics.get(f"{metric}_stderr,{flt}")
             rows.append((sql, (job.cell.id, job.key, task, metric, float(value),
