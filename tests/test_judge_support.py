@@ -12,7 +12,7 @@ import pytest
 from conftest import build_tiny_llama, build_tiny_tokenizer
 from limacot.errors import DataError
 from limacot.judge.clients import JudgeReply
-from limacot.judge.journal import Journal, read_journal
+from limacot.journal import Journal, read_journal
 
 
 def chat_tokenizer():

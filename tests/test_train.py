@@ -11,7 +11,7 @@ import logging
 import pytest
 import torch
 
-from limacot.data.templates import get_template, render_conversation
+from limacot.data.templates import get_template, render_conversation, resolve_template
 from limacot.errors import LimacotInputError
 from limacot.train.config import TrainConfig
 from limacot.train.dataset import disable_forward_cache, padding_free_collator
@@ -63,8 +63,7 @@ def test_run_layout_and_final_loads_with_plain_transformers(tmp_path, tiny_dir):
     assert len((run / "dev_generations" / "epoch-2.jsonl").read_text().splitlines()) == 2
     model = AutoModelForCausalLM.from_pretrained(run / "final")
     tokenizer = AutoTokenizer.from_pretrained(run / "final")
-    assert tokenizer.chat_template == get_template("lima").jinja[len("{{- bos_token if bos_token else '' -}}"):] \
-        or tokenizer.chat_template == get_template("lima").jinja
+    assert tokenizer.chat_template == resolve_template("lima", tokenizer).jinja
     rendered = tokenizer.apply_chat_template([{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
                                              tokenize=False)
     assert rendered.endswith("Q<EOT>A<EOT>")

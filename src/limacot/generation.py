@@ -175,7 +175,7 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
     `on_answer` sees each new row. Returns every row of the file, finished ones included.
     """
     from limacot.data.sources import read_prompts
-    from limacot.judge.journal import Journal
+    from limacot.journal import Journal
     from limacot.models import load_model, load_tokenizer, resolve_model_spec
 
     if batch_size < 1:
@@ -220,7 +220,7 @@ def _resumable_rows(out_dir: Path, record: dict) -> list[dict] | None:
     (None when OUT holds no earlier run: start over)."""
     import json
 
-    from limacot.judge.journal import read_journal
+    from limacot.journal import read_journal
 
     settings_path = out_dir / SETTINGS
     if not settings_path.exists():

@@ -146,7 +146,7 @@ def dry_run(a_path: str | Path, b_paths: Sequence[str | Path], config: JudgeConf
     bound: calls x max_tokens (0 for a local judge choosing by likelihood, which decodes nothing).
     Requests already in the cache are not counted as calls to make.
     """
-    from limacot.judge.journal import read_journal
+    from limacot.journal import read_journal
     from limacot.models import load_tokenizer
 
     a, bs = load_runs(a_path, b_paths)

@@ -56,7 +56,7 @@ class Pair:
 
 def load_run(path: str | Path, name: str | None = None) -> Run:
     """A generations run: a folder holding generations.jsonl, or the .jsonl file itself."""
-    from limacot.judge.journal import read_journal
+    from limacot.journal import read_journal
 
     path = Path(path)
     file = path / "generations.jsonl" if path.is_dir() else path
