@@ -67,3 +67,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real public data not found at {SHARED_DATA} (set LIMACOT_SHARED_DATA to its path)")
     return SHARED_DATA
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Run with one torch thread: on 2 shared cores OpenMP spinning makes tiny matmuls up to
+    100x slower with 2 threads. Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

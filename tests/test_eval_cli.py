@@ -7,7 +7,6 @@ import json
 import socket
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from limacot.cli import app
@@ -17,12 +16,7 @@ TASKS = "kobest_copa,kobest_sentineg,kobest_hellaswag,gsm8k"
 COMMON = ["--num-fewshot", "1", "--limit", "3", "--max-gen-toks", "4"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

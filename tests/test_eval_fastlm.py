@@ -14,13 +14,7 @@ from limacot.eval.fastlm import FastHFLM, _resolve_pretrained, common_prefix_len
 WORDS = "hello world the quick brown fox 안녕하세요 오늘 날씨가 좋습니다 정답은 answer is 42 .".split()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """2 shared cores: OpenMP spinning makes tiny matmuls 100x slower with 2 threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()
