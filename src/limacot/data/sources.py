@@ -240,6 +240,11 @@ def _undetectable(path: str, location: str, row: Mapping) -> str:
         "columns: {source: question, rationale: reason, target: answer}")
 
 
+def prompt_entry(turns: list[Turn]) -> tuple[str, list[dict]]:
+    """(content id, messages) of a prompt's turns: the shape every prompt reader returns."""
+    return content_id(turns), [{"role": t.role, "content": t.content} for t in turns]
+
+
 def read_prompts(path: str | Path) -> list[tuple[str, list[dict]]]:
     """Prompts to answer: (id, messages ending with a user turn) per row.
 
@@ -261,7 +266,7 @@ def read_prompts(path: str | Path) -> list[tuple[str, list[dict]]]:
                 raise _RowError("prompt" if "prompt" in row else fmt, "a non-empty first user turn", "empty_turn")
         except _RowError as err:
             raise DataError(str(path), location, err.field_name, err.expected, err.reason, err.got) from None
-        messages = [{"role": t.role, "content": t.content} for t in turns[:start + 1]]
+        prompt_id, messages = prompt_entry(turns[:start + 1])
         row_id = row.get("id")
-        prompts.append((str(row_id) if row_id is not None else content_id(turns[:start + 1]), messages))
+        prompts.append((str(row_id) if row_id is not None else prompt_id, messages))
     return prompts

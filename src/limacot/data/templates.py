@@ -59,6 +59,7 @@ class ChatTemplate:
     jinja: str | None
     eot: str | None
     special_tokens: tuple[str, ...] = ()
+    resolved: bool = False  # set by `resolve_template`: already fitted to a tokenizer
 
 
 _BOS = "{{- bos_token if bos_token else '' -}}"
@@ -179,10 +180,12 @@ def resolve_template(template: str | ChatTemplate, tokenizer) -> ChatTemplate:
     it is `<|im_end|>`.
     """
     template = get_template(template)
+    if template.resolved:
+        return template
     if template.jinja is not None:
         if template.jinja.startswith(_BOS) and not _adds_bos(tokenizer):
-            return replace(template, jinja=template.jinja[len(_BOS):])
-        return template
+            return replace(template, jinja=template.jinja[len(_BOS):], resolved=True)
+        return replace(template, resolved=True)
     jinja = tokenizer.chat_template
     if isinstance(jinja, dict):  # several named templates: the default one
         jinja = jinja.get("default")
@@ -197,7 +200,7 @@ def resolve_template(template: str | ChatTemplate, tokenizer) -> ChatTemplate:
     if not hits:
         raise LimacotInputError("the tokenizer's chat_template does not end assistant turns with a special token, "
                                 "so a model could not learn to stop; use one of the built-in templates instead")
-    return replace(template, jinja=jinja, eot=min(hits)[2])
+    return replace(template, jinja=jinja, eot=min(hits)[2], resolved=True)
 
 
 def _messages(conversation: Conversation | Sequence[dict]) -> tuple[list[dict], str | None]:

@@ -27,7 +27,8 @@ from transformers import PrinterCallback
 
 from limacot.atomic import atomic_write_json, atomic_write_text
 from limacot.config import dump_config
-from limacot.data.sources import read_prompts
+from limacot.data.records import Turn
+from limacot.data.sources import prompt_entry, read_prompts
 from limacot.data.templates import resolve_template
 from limacot.errors import LimacotInputError
 from limacot.models import load_model, load_tokenizer
@@ -134,8 +135,7 @@ def _dev_prompts(config: TrainConfig) -> list[tuple[str, list[dict]]]:
         log.warning("no dev_prompts configured: checkpoints get no dev generations")
         return []
     if isinstance(config.dev_prompts, list):
-        from limacot.data.records import Turn, content_id
-        return [(content_id([Turn("user", p)]), [{"role": "user", "content": p}]) for p in config.dev_prompts]
+        return [prompt_entry([Turn("user", p)]) for p in config.dev_prompts]
     return read_prompts(config.dev_prompts)
 
 
