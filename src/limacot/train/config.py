@@ -19,6 +19,7 @@ from typing import ClassVar, Literal
 import yaml
 from pydantic import Field, model_validator
 
+from limacot.compute import ComputeOptions
 from limacot.config import StrictModel
 from limacot.errors import LimacotInputError
 
@@ -33,8 +34,9 @@ class LoraSettings(StrictModel):
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
 
-class TrainConfig(StrictModel):
-    """Every training setting. None means "the recipe's value" until resolved."""
+class TrainConfig(ComputeOptions):
+    """Every training setting. None means "the recipe's value" until resolved.
+    device / dtype / attn_implementation are `limacot.compute`'s shared fields."""
 
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ("model", "data", "dev_prompts", "dev_data", "accelerate_config")
 
