@@ -53,3 +53,16 @@ def handled_errors() -> Iterator[None]:
 
 def print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+# The compute flags every model-loading command takes (`limacot.compute`); None = the config's value.
+DEVICE_FLAG = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N (auto: the GPU if there is one).")
+DTYPE_FLAG = typer.Option(None, "--dtype", help="auto | bfloat16 | float16 | float32 (auto: bf16 on GPUs that "
+                          "support it, fp16 on other GPUs, fp32 on CPU).")
+ATTN_FLAG = typer.Option(None, "--attn", help="Attention kernel: sdpa (default) | eager | flash_attention_2 ...")
+
+
+def compute_flags(device: str | None, dtype: str | None, attn: str | None) -> dict:
+    """The compute flags that were given, as config keys."""
+    given = {"device": device, "dtype": dtype, "attn_implementation": attn}
+    return {key: value for key, value in given.items() if value is not None}

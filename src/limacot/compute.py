@@ -155,6 +155,37 @@ def _fallback_once(name: str, reason: str) -> None:
     log.warning("attn_implementation %s: %s; using sdpa instead", name, reason)
 
 
+@dataclass(frozen=True)
+class ProcessGroup:
+    """This process's place in a multi-process launch (`accelerate launch` / torchrun env).
+
+    `state` is accelerate's PartialState (None for a single process); `barrier` waits for all.
+    """
+
+    rank: int = 0
+    world: int = 1
+    state: Any = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.state is not None:
+            self.state.wait_for_everyone()
+
+
+def process_group(device) -> ProcessGroup:
+    """The process group of this launch: one process unless WORLD_SIZE > 1, then accelerate's
+    PartialState (gloo on CPU, nccl on CUDA)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return ProcessGroup()
+    from accelerate import PartialState  # heavy; only multi-process launches need it
+
+    state = PartialState(cpu=device.type == "cpu")
+    return ProcessGroup(state.process_index, state.num_processes, state)
+
+
 def is_main_process() -> bool:
-    """RANK 0 (or no multi-process launch at all): the process that writes shared outputs."""
+    """RANK 0 of a multi-process launch, or a single process: the one that prints summaries."""
     return int(os.environ.get("RANK", "0")) == 0

@@ -13,15 +13,22 @@ its batch, or on whether the run was interrupted and resumed.
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from limacot.atomic import atomic_write_json
+from limacot.atomic import atomic_write_json, atomic_write_jsonl
+from limacot.compute import ComputeOptions, process_group, resolve_compute
+from limacot.data.sources import read_prompts
 from limacot.errors import LimacotInputError
+from limacot.journal import Journal, read_journal
+from limacot.models import load_model, load_tokenizer, resolve_model_spec
 
 GENERATIONS = "generations.jsonl"
 SETTINGS = "settings.json"
+PARTS = "parts"  # per-process journals of a multi-process run, merged by the main process
 
 
 @dataclass(frozen=True)
@@ -166,42 +173,79 @@ def greedy_answer(model, tokenizer, messages: Sequence[Mapping[str, Any]], max_n
 
 def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path, settings: GenerationSettings,
                   on_answer: Callable[[dict], None] | None = None, *, batch_size: int = 1, resume: bool = False,
-                  limit: int | None = None) -> list[dict]:
-    """Answer the prompts of `prompts_path` (the first `limit`); append to OUT/generations.jsonl.
+                  limit: int | None = None, compute: ComputeOptions | None = None) -> list[dict]:
+    """Answer the prompts of `prompts_path` (the first `limit`) into OUT/generations.jsonl.
 
-    Writes OUT/settings.json first. With `resume`, prompts whose id is already in
-    generations.jsonl are skipped, after checking that settings.json names the same model
-    and decoding settings (else LimacotInputError); without it the file starts over.
-    `on_answer` sees each new row. Returns every row of the file, finished ones included.
+    Writes OUT/settings.json first. With `resume`, prompts whose id is already answered are
+    skipped, after checking that settings.json names the same model and decoding settings
+    (else LimacotInputError); without it the file starts over. `compute` places the model
+    (`limacot.compute`). `on_answer` sees each new row (this process's). Returns every row in
+    prompt order, finished ones included (on the main process; [] on the others).
+
+    Under a multi-process launch (`accelerate launch --num_processes N`), process r answers
+    pending prompts r, r+N, ... into its own journal `OUT/parts/rank-<r>.jsonl`; the main
+    process then writes generations.jsonl in prompt order, the same bytes as one process.
     """
-    from limacot.data.sources import read_prompts
-    from limacot.journal import Journal
-    from limacot.models import load_model, load_tokenizer, resolve_model_spec
-
     if batch_size < 1:
         raise LimacotInputError(f"batch size must be at least 1, got {batch_size}")
     prompts = read_prompts(prompts_path)[:limit]
     _check_unique_ids(prompts, prompts_path)
-    out_dir = Path(out_dir)
+    out_dir, resolved = Path(out_dir), resolve_compute(compute)
+    group = process_group(resolved.device)
     record = {"model": resolve_model_spec(model_spec).as_dict(), "prompts": str(prompts_path), **asdict(settings)}
-    done = _resumable_rows(out_dir, record) if resume else None
-    finished = {row["id"] for row in done or []}
+    done = _resumable_rows(out_dir, record) if resume else []
+    group.barrier()  # every process has read what is done before the main process rewrites anything
+    if group.is_main:
+        _start_output(out_dir, record, done)
+    group.barrier()
+    finished = {row["id"] for row in done}
     pending = [(i, pid, messages) for i, (pid, messages) in enumerate(prompts) if pid not in finished]
-    atomic_write_json(out_dir / SETTINGS, record)
-    rows = list(done or [])
-    with Journal(out_dir / GENERATIONS, truncate=done is None) as journal:
-        if pending:
-            model, tokenizer = load_model(model_spec), load_tokenizer(model_spec)
-        for start in range(0, len(pending), batch_size):
-            batch = pending[start:start + batch_size]
+    mine = pending[group.rank::group.world]
+    journal_path = out_dir / PARTS / f"rank-{group.rank}.jsonl" if group.world > 1 else out_dir / GENERATIONS
+    with Journal(journal_path) as journal:
+        if mine:
+            model, tokenizer = load_model(model_spec, resolved), load_tokenizer(model_spec)
+        for start in range(0, len(mine), batch_size):
+            batch = mine[start:start + batch_size]
             replies = answer_batch(model, tokenizer, [m for _, _, m in batch], settings,
                                    seeds=[settings.seed + i for i, _, _ in batch])
             for (_, prompt_id, messages), reply in zip(batch, replies):
                 row = {"id": prompt_id, "prompt": messages[-1]["content"], **reply}
                 journal.append(row)
-                rows.append(row)
                 if on_answer:
                     on_answer(row)
+    group.barrier()
+    return _merge_output(out_dir, [pid for pid, _ in prompts]) if group.is_main else []
+
+
+def _start_output(out_dir: Path, record: dict, done: list[dict]) -> None:
+    """Main process: settings.json, and generations.jsonl holding exactly the finished rows
+    (a fresh run starts empty; a resumed one folds in rows from a killed multi-process run)."""
+    atomic_write_json(out_dir / SETTINGS, record)
+    parts = out_dir / PARTS
+    if parts.exists() or not done:
+        atomic_write_jsonl(out_dir / GENERATIONS, done)
+        shutil.rmtree(parts, ignore_errors=True)
+
+
+def _merge_output(out_dir: Path, order: list[str]) -> list[dict]:
+    """Main process: every row (generations.jsonl and the per-process journals) in prompt
+    order, written back as generations.jsonl when that changes it; the journals are removed."""
+    rows = _all_rows(out_dir)
+    position = {pid: i for i, pid in enumerate(order)}
+    ordered = sorted(rows, key=lambda row: position.get(row["id"], len(order)))
+    parts = out_dir / PARTS
+    if parts.exists() or ordered != rows:
+        atomic_write_jsonl(out_dir / GENERATIONS, ordered)
+        shutil.rmtree(parts, ignore_errors=True)
+    return ordered
+
+
+def _all_rows(out_dir: Path) -> list[dict]:
+    """Rows of generations.jsonl, then of each per-process journal (torn tails repaired)."""
+    rows = read_journal(out_dir / GENERATIONS)
+    for part in sorted((out_dir / PARTS).glob("rank-*.jsonl")):
+        rows += read_journal(part)
     return rows
 
 
@@ -215,20 +259,16 @@ def _check_unique_ids(prompts: list[tuple[str, list[dict]]], path: str | Path) -
         seen[prompt_id] = number
 
 
-def _resumable_rows(out_dir: Path, record: dict) -> list[dict] | None:
-    """Rows already in OUT/generations.jsonl, if OUT/settings.json matches `record`
-    (None when OUT holds no earlier run: start over)."""
-    import json
-
-    from limacot.journal import read_journal
-
+def _resumable_rows(out_dir: Path, record: dict) -> list[dict]:
+    """Rows already answered in OUT, if OUT/settings.json matches `record` ([] when OUT
+    holds no earlier run)."""
     settings_path = out_dir / SETTINGS
     if not settings_path.exists():
-        return None
+        return []
     saved = json.loads(settings_path.read_text(encoding="utf-8"))
     changed = sorted(k for k in record if k != "prompts" and saved.get(k) != record[k])
     if changed:
         raise LimacotInputError(f"--resume: {out_dir} was generated with different {', '.join(changed)} "
                                 f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)}); mixing them would make "
                                 f"one answer set from two setups. Use the same settings, or a new --out")
-    return read_journal(out_dir / GENERATIONS)
+    return _all_rows(out_dir)

@@ -7,7 +7,9 @@ from typing import Optional
 
 import typer
 
-from limacot.cli_common import err_console, handled_errors, out_console, print_json, state
+from limacot.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, compute_flags, err_console, handled_errors,
+                                out_console, print_json, state)
+from limacot.compute import is_main_process
 from limacot.errors import LimacotInputError
 
 eval_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
@@ -34,8 +36,9 @@ def evaluate(
                                                 help="Rerun each task with K few-shot samples; report mean ± std."),
     seed: Optional[int] = typer.Option(None, "--seed", help="First few-shot seed (default 1234, lm-eval's)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Contexts per forward pass."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) | bfloat16 | float16"),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | cuda:N (default: cuda if available)"),
+    dtype: Optional[str] = DTYPE_FLAG,
+    device: Optional[str] = DEVICE_FLAG,
+    attn: Optional[str] = ATTN_FLAG,
     max_gen_toks: Optional[int] = typer.Option(None, "--max-gen-toks", min=1, help="Cap for CoT generations."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Eval YAML; flags override its keys."),
@@ -54,13 +57,15 @@ def evaluate(
             raise LimacotInputError(f"--backend: expected 'fast' or 'hf', got '{backend}'")
         overrides = {"model": model, "tasks": tasks, "num_fewshot": num_fewshot, "limit": limit,
                      "data_dir": str(data_dir) if data_dir else None, "backend": backend,
-                     "fewshot_seeds": fewshot_seeds, "seed": seed, "batch_size": batch_size, "dtype": dtype,
-                     "device": device, "max_gen_toks": max_gen_toks, "threads": threads}
+                     "fewshot_seeds": fewshot_seeds, "seed": seed, "batch_size": batch_size,
+                     "max_gen_toks": max_gen_toks, "threads": threads, **compute_flags(device, dtype, attn)}
         if config is None and tasks is None:
             raise LimacotInputError("--tasks is required (or --config FILE.yaml naming them); "
                                     "e.g. --tasks kobest. `limacot eval list` prints every task and group.")
         cfg = load_eval_config(config, overrides)
-        run = _run_with_progress(cfg, out, quiet=as_json)
+        run = _run_with_progress(cfg, out, quiet=as_json or not is_main_process())
+    if not run:  # a non-main process of a multi-process launch: the main one reports
+        return
     if as_json:
         print_json(_json_summary(run, out))
     else:

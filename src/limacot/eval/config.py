@@ -18,10 +18,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from limacot.config import StrictModel, load_config
+from limacot.compute import ComputeOptions
+from limacot.config import load_config
 
 
-class EvalConfig(StrictModel):
+class EvalConfig(ComputeOptions):
+    """`limacot eval`'s settings; device / dtype / attn_implementation are `limacot.compute`'s."""
+
     model: str = Field("embedded", description="embedded | local dir | hf:org/name | file.gguf")
     tasks: list[str] = Field(..., min_length=1, description="task or group names (see `limacot eval list`)")
     num_fewshot: int | None = Field(5, ge=0, description="None: each task's own default")
@@ -31,8 +34,6 @@ class EvalConfig(StrictModel):
     fewshot_seeds: int = Field(1, ge=1, description="rerun each task with K few-shot samples")
     seed: int = Field(1234, description="first few-shot seed (lm-eval's default); then seed+1, ...")
     batch_size: int = Field(1, ge=1)
-    dtype: str = "float32"
-    device: str | None = Field(None, description="cpu, cuda, cuda:1 ...; None: cuda if available")
     max_length: int | None = Field(None, ge=16, description="context window; None: the model config's")
     max_gen_toks: int | None = Field(None, ge=1, description="generation cap for CoT tasks (lm-eval: 256)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; None: torch's default")

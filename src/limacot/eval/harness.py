@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import Callable
 
 from limacot.atomic import atomic_write_jsonl, atomic_write_text
+from limacot.compute import process_group, resolve_device
 from limacot.config import dump_config
 from limacot.eval.catalog import plan_tasks, task_manager
 from limacot.eval.config import EvalConfig
+from limacot.eval.parallel import DataParallelLM
 from limacot.eval.records import metric_rows, sample_record, summary_markdown
 from limacot.eval.stats import seed_summary
 
@@ -48,8 +50,8 @@ def offline_if_local(data_dir, model: str = "") -> None:
 
 
 def build_lm(cfg: EvalConfig, model=None, tokenizer=None):
-    """The lm-eval backend for `cfg.backend`, around `model`/`tokenizer` or the model spec."""
-    import torch
+    """The lm-eval backend for `cfg.backend`, around `model`/`tokenizer` or the model spec
+    (loaded where `cfg`'s device/dtype/attention settings say, `limacot.compute`)."""
     from lm_eval.models.huggingface import HFLM
 
     from limacot.eval.fastlm import FastHFLM
@@ -57,8 +59,7 @@ def build_lm(cfg: EvalConfig, model=None, tokenizer=None):
     if model is None:
         from limacot.models import load_model, load_tokenizer
 
-        device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = load_model(cfg.model, dtype=cfg.dtype, device=device)
+        model = load_model(cfg.model, cfg)
         tokenizer = tokenizer or load_tokenizer(cfg.model)
     cls = FastHFLM if cfg.backend == "fast" else HFLM
     quiet = logging.getLogger("lm_eval.models.huggingface")
@@ -72,7 +73,12 @@ def build_lm(cfg: EvalConfig, model=None, tokenizer=None):
 
 def run_eval(cfg: EvalConfig, out: str | Path, *, model=None, tokenizer=None, lm=None,
              report: Report | None = None) -> dict:
-    """Evaluate and write OUT (see module docstring); returns the results.json object."""
+    """Evaluate and write OUT (see module docstring); returns the results.json object.
+
+    Under a multi-process launch (`accelerate launch --num_processes N`) every process scores
+    a share of the requests (`limacot.eval.parallel`) and the main process alone writes OUT,
+    the same files as one process; the other processes return {}.
+    """
     offline_if_local(cfg.data_dir, cfg.model)
     from lm_eval.evaluator import simple_evaluate
 
@@ -83,10 +89,14 @@ def run_eval(cfg: EvalConfig, out: str | Path, *, model=None, tokenizer=None, lm
         import torch
 
         torch.set_num_threads(cfg.threads)
+    group = process_group(resolve_device(cfg.device))
+    report = report if group.is_main else None
     manager = task_manager(cfg.data_dir)
     plan = plan_tasks(manager, cfg.tasks, cfg.data_dir)
     lm = lm or build_lm(cfg, model, tokenizer)
     wrapped = ProgressLM(lm, report or (lambda kind, done, total: None))
+    if group.world > 1:
+        wrapped = DataParallelLM(wrapped, group)
     out = Path(out)
     runs = []
     for index, seed in enumerate(cfg.seeds()):
@@ -99,7 +109,10 @@ def run_eval(cfg: EvalConfig, out: str | Path, *, model=None, tokenizer=None, lm
                                  task_manager=manager, fewshot_random_seed=seed, log_samples=True,
                                  gen_kwargs={"max_gen_toks": cfg.max_gen_toks} if cfg.max_gen_toks else None)
         runs.append((seed, result))
+    if not group.is_main:
+        return {}
     run = _assemble(cfg, plan, runs, lm, time.perf_counter() - started)
+    run["limacot"]["requests_per_process"] = getattr(wrapped, "scored", None)
     _write(out, cfg, run, runs)
     return run
 

@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from limacot.cli_common import err_console, handled_errors, out_console, print_json
+from limacot.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, compute_flags, err_console, handled_errors,
+                                out_console, print_json)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,15 +27,24 @@ def generate(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Answer only the first N prompts."),
     greedy: bool = typer.Option(False, "--greedy", help="Greedy decoding instead of LIMA sampling."),
     seed: int = typer.Option(0, "--seed", help="Prompt i is sampled with seed + i."),
+    device: Optional[str] = DEVICE_FLAG,
+    dtype: Optional[str] = DTYPE_FLAG,
+    attn: Optional[str] = ATTN_FLAG,
     as_json: bool = typer.Option(False, "--json", help="Print the generations as JSON."),
 ) -> None:
-    """Answer each prompt with the model's own chat template; appends to OUT/generations.jsonl."""
+    """Answer each prompt with the model's own chat template; appends to OUT/generations.jsonl.
+    Under `accelerate launch --num_processes N` the prompts are split across the processes."""
+    from limacot.compute import ComputeOptions, is_main_process
+    from limacot.config import validate_config
     from limacot.generation import GenerationSettings, generate_file
 
     with handled_errors():
         settings = GenerationSettings(max_new_tokens=max_new_tokens, greedy=greedy, seed=seed)
+        compute = validate_config(compute_flags(device, dtype, attn), ComputeOptions, origin="flags")
         rows = generate_file(model, prompts, out, settings, on_answer=None if as_json else _show_answer,
-                             batch_size=batch_size, resume=resume, limit=limit)
+                             batch_size=batch_size, resume=resume, limit=limit, compute=compute)
+    if not is_main_process():
+        return
     if as_json:
         print_json(rows)
     else:
@@ -68,18 +78,24 @@ def judge(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Judge cache file (default OUT/judge-cache.jsonl)."),
     dry_run_: bool = typer.Option(False, "--dry-run", help="Count the calls and tokens; call nothing."),
     token_counter: Optional[str] = typer.Option(None, "--token-counter", help="Tokenizer spec for --dry-run counts."),
+    device: Optional[str] = DEVICE_FLAG,
+    dtype: Optional[str] = DTYPE_FLAG,
+    attn: Optional[str] = ATTN_FLAG,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Pairwise preference (LIMA protocol): every pair judged in both orders; win/tie/loss and
     "B equal or better than A" with a 95% bootstrap CI, per B run."""
+    from limacot.compute import ComputeOptions
+    from limacot.config import validate_config
     from limacot.judge.clients import HttpOptions
     from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise
 
     with handled_errors():
         http = HttpOptions(api_key_env=api_key_env, timeout=timeout, max_retries=max_retries, json_mode=json_mode,
                            max_tokens=max_tokens)
+        compute = validate_config(compute_flags(device, dtype, attn), ComputeOptions, origin="flags")
         config = JudgeConfig(judge=judge_spec, lang=lang, concurrency=concurrency, http=http, resamples=resamples,
-                             seed=seed, cache=cache)
+                             seed=seed, cache=cache, compute=compute)
         if dry_run_:
             estimate = dry_run(a, b, config, out=out, token_counter=token_counter)
         else:

@@ -232,8 +232,9 @@ def _clip(raw: bytes | str, limit: int = 200) -> str:
     return text[:limit] + ("..." if len(text) > limit else "") if text else "(empty body)"
 
 
-def make_judge(spec: str, options: HttpOptions = HttpOptions()):
-    """An OpenAIJudge or a LocalJudge for `spec` (see the module docstring)."""
+def make_judge(spec: str, options: HttpOptions = HttpOptions(), compute=None):
+    """An OpenAIJudge or a LocalJudge for `spec` (see the module docstring); `compute`
+    (ComputeOptions) places a local judge's model."""
     if options.json_mode not in ("auto", "on", "off"):
         raise LimacotInputError(f"--json-mode must be auto, on or off, got '{options.json_mode}'")
     kind, model, base = parse_judge_spec(spec)
@@ -241,4 +242,4 @@ def make_judge(spec: str, options: HttpOptions = HttpOptions()):
         return OpenAIJudge(model, base, options)
     from limacot.judge.local import LocalJudge
 
-    return LocalJudge(model, options.max_tokens, choice=options.json_mode != "off")
+    return LocalJudge(model, options.max_tokens, choice=options.json_mode != "off", compute=compute)

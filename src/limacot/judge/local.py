@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from limacot.compute import ComputeOptions, resolve_compute
+from limacot.generation import GenerationSettings, answer_batch
 from limacot.judge.clients import JudgeReply, OnReply
+from limacot.models import load_model, load_tokenizer, resolve_model_spec
 
 PREFIX = '{"verdict": "'
 OPTIONS = ("1", "2", "tie")
@@ -27,24 +30,24 @@ OPTIONS = ("1", "2", "tie")
 class LocalJudge:
     """A local causal LM judging pairs, by constrained choice or by free generation."""
 
-    def __init__(self, spec: str, max_tokens: int = 256, choice: bool = True):
-        from limacot.models import resolve_model_spec
-
+    def __init__(self, spec: str, max_tokens: int = 256, choice: bool = True, compute: ComputeOptions | None = None):
         self.spec, self.max_tokens, self.choice = spec, max_tokens, choice
         self.resolved = resolve_model_spec(spec)
+        self.compute = resolve_compute(compute)
         self._loaded = None
 
     def identity(self) -> dict:
+        """What the cache keys replies by: the model, its dtype and attention kernel, the mode."""
         mode = {"mode": "choice"} if self.choice else {"mode": "generate", "max_tokens": self.max_tokens}
-        return {"kind": "local", "model": self.resolved.as_dict(), **mode}
+        numerics = {"dtype": str(self.compute.dtype).removeprefix("torch."),
+                    "attn_implementation": self.compute.attn_implementation}
+        return {"kind": "local", "model": self.resolved.as_dict(), **numerics, **mode}
 
     def complete_all(self, requests: Sequence[list[dict]], on_reply: OnReply, concurrency: int = 4) -> None:
         if not requests:
             return
         if self._loaded is None:
-            from limacot.models import load_model, load_tokenizer
-
-            self._loaded = load_model(self.resolved), load_tokenizer(self.resolved)
+            self._loaded = load_model(self.resolved, self.compute), load_tokenizer(self.resolved)
         step = max(1, concurrency)
         for start in range(0, len(requests), step):
             batch = list(requests[start:start + step])
@@ -53,8 +56,6 @@ class LocalJudge:
                 on_reply(start + offset, reply)
 
     def _generate(self, batch: list[list[dict]]) -> list[JudgeReply]:
-        from limacot.generation import GenerationSettings, answer_batch
-
         model, tokenizer = self._loaded
         settings = GenerationSettings(max_new_tokens=self.max_tokens, greedy=True)
         return [JudgeReply(r["answer"], {"completion_tokens": r["tokens"]})

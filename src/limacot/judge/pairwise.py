@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from limacot.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from limacot.compute import ComputeOptions
 from limacot.errors import LimacotInputError
 from limacot.judge.cache import JudgeCache
 from limacot.judge.clients import HttpOptions, make_judge, parse_judge_spec
@@ -42,6 +43,7 @@ class JudgeConfig:
     resamples: int = 2000
     seed: int = 0
     cache: Optional[Path] = None
+    compute: Optional[ComputeOptions] = None  # where a local judge model runs (`limacot.compute`)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -76,7 +78,7 @@ def judge_pairwise(a_path: str | Path, b_paths: Sequence[str | Path], out: str |
     """
     out = Path(out)
     a, bs = load_runs(a_path, b_paths)
-    judge = judge or make_judge(config.judge, config.http)
+    judge = judge or make_judge(config.judge, config.http, config.compute)
     pairs, missing = pair_runs(a, bs, config.lang, judge.identity())
     cache = JudgeCache(config.cache or out / CACHE)
     try:
@@ -151,7 +153,7 @@ def dry_run(a_path: str | Path, b_paths: Sequence[str | Path], config: JudgeConf
 
     a, bs = load_runs(a_path, b_paths)
     kind, model, _ = parse_judge_spec(config.judge)
-    identity = make_judge(config.judge, config.http).identity()
+    identity = make_judge(config.judge, config.http, config.compute).identity()
     pairs, _ = pair_runs(a, bs, config.lang, identity)
     cache_path = config.cache or (Path(out) / CACHE if out else None)
     cached = {row.get("key") for row in read_journal(cache_path, repair=False)} if cache_path else set()
