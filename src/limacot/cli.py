@@ -42,7 +42,8 @@ COLUMNS_HELP = "Column mapping OUR=THEIRS,..., e.g. source=question,rationale=re
 
 @data_app.command("inspect")
 def data_inspect(
-    file: str = typer.Argument(..., help="A .jsonl/.json/.csv/.tsv/.parquet file or hf:org/name[:split]."),
+    file: str = typer.Argument(..., help="A .jsonl/.json/.csv/.tsv/.parquet file, a hub file "
+                              "hf:ORG/NAME/FILE (@REV optional), or a dataset hf:org/name[:split]."),
     format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     columns: Optional[str] = typer.Option(None, "--columns", help=COLUMNS_HELP),
     cot_style: str = typer.Option("ko", "--cot-style", help="ko | en | answer-only (kocot records)"),
@@ -97,7 +98,8 @@ def data_build(
 
 @data_app.command("render")
 def data_render(
-    file: str = typer.Argument(..., help="A data file (any supported format) or hf:org/name[:split]."),
+    file: str = typer.Argument(..., help="A data file (any supported format), hf:ORG/NAME/FILE "
+                              "(@REV optional) or hf:org/name[:split]."),
     template: str = typer.Option("lima", "--template", help="llama-2 | llama-3 | chatml | lima | tokenizer"),
     tokenizer: str = typer.Option("embedded", "--tokenizer", help="Model SPEC or a tokenizer.model file/folder."),
     n: int = typer.Option(1, "--n", min=1, help="How many examples to show."),

@@ -8,8 +8,10 @@ simply redone):
     OUT/manifest.json                  build key, input and output content hashes, counts
     OUT/config.resolved.yaml           the config as used
 
-The build key hashes the resolved config, every input file and the limacot version;
-when it matches the manifest and every output is intact, nothing is redone.
+The build key hashes the resolved config, every input file's content (a hub file
+`hf:ORG/NAME/PATH[@REV]` too, once fetched; the manifest also records the commit it resolved
+to) and the limacot version; when it matches the manifest and every output is intact,
+nothing is redone.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from limacot.data.records import Conversation
 from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
 from limacot.data.select import mix, nested_subsets
 from limacot.data.sources import ReadReport, read_records
-from limacot.fingerprint import input_fingerprint, sha256_file, sha256_ids, sha256_json
+from limacot.fingerprint import input_fingerprint, input_identity, sha256_file, sha256_ids, sha256_json
 
 MANIFEST = "manifest.json"
 
@@ -147,7 +149,7 @@ def build_data(config: DataBuildConfig, out_dir: str | Path, *, force: bool = Fa
     manifest = {
         "build_key": key,
         "limacot_version": __version__,
-        "inputs": {name: {"path": config.sources[name].path, "sha256": input_fingerprint(config.sources[name].path),
+        "inputs": {name: {"path": config.sources[name].path, **input_identity(config.sources[name].path),
                           "format": r.format, "records": len(r.records), "skipped": dict(r.skipped),
                           "trimmed": dict(r.trimmed)} for name, r in reports.items()},
         "removed": {"exact_duplicates": len(findings["exact"]), "near_duplicates": len(findings["near"]),

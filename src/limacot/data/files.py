@@ -1,4 +1,9 @@
-"""Row readers for data files: .jsonl, .json (array), .csv, .tsv, .parquet and `hf:` datasets.
+"""Row readers for data files: .jsonl, .json (array), .csv, .tsv, .parquet and `hf:` data.
+
+`hf:ORG/NAME/PATH/IN/REPO[@REVISION]` is one file of a hub dataset repository, downloaded
+into the Hugging Face cache (`limacot.hub_files`) and read like a local file of its
+extension; error messages name the hub path. `hf:org/name[:split]` goes through
+`datasets.load_dataset` (or `load_from_disk` for a saved local folder).
 
 Every reader yields `(location, row)` pairs, where `location` is what an error message
 should point at ("line 12", "item 3", "row 5 (line 7)") and `row` is either a dict or
@@ -16,9 +21,10 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from limacot.errors import DataError, LimacotInputError
+from limacot.hub_files import fetch_hub_file, load_dataset_error, parse_hub_file
 
 RawRow = tuple[str, "dict | DataError"]
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
@@ -28,20 +34,30 @@ BOM = b"\xef\xbb\xbf"
 def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
     """Yield (location, dict-or-DataError) for every record of a file or `hf:` dataset."""
     spec = str(path)
+    hub = parse_hub_file(spec)
+    if hub is not None:
+        reader = _reader_for(hub.suffix, spec)
+        local, _ = fetch_hub_file(hub)
+        yield from reader(local, spec)
+        return
     if spec.startswith("hf:"):
         yield from _hf_rows(spec)
         return
     path = Path(spec)
     if not path.is_file():
-        raise LimacotInputError(f"{path}: no such file (expected one of {', '.join(FILE_SUFFIXES)} "
-                                f"or an hf:org/name[:split] dataset)")
+        raise LimacotInputError(f"{path}: no such file (expected one of {', '.join(FILE_SUFFIXES)}, "
+                                f"an hf:ORG/NAME/PATH/IN/REPO hub file or an hf:org/name[:split] dataset)")
+    yield from _reader_for(path.suffix.lower(), str(path))(path, str(path))
+
+
+def _reader_for(suffix: str, label: str) -> Callable[[Path, str], Iterator[RawRow]]:
+    """The row reader for a file extension; `label` names the file in the error."""
     readers = {".jsonl": _jsonl_rows, ".json": _json_array_rows, ".csv": _csv_rows,
                ".tsv": _csv_rows, ".parquet": _parquet_rows}
-    reader = readers.get(path.suffix.lower())
-    if reader is None:
-        raise LimacotInputError(f"{path}: unsupported file type '{path.suffix}'; expected one of "
+    if suffix not in readers:
+        raise LimacotInputError(f"{label}: unsupported file type '{suffix}'; expected one of "
                                 f"{', '.join(FILE_SUFFIXES)}")
-    yield from reader(path)
+    return readers[suffix]
 
 
 def iter_rows(path: str | Path) -> Iterator[tuple[str, dict]]:
@@ -52,14 +68,14 @@ def iter_rows(path: str | Path) -> Iterator[tuple[str, dict]]:
         yield location, row
 
 
-def _decode_error(path: Path, data: bytes, err: UnicodeDecodeError, line_offset: int = 0) -> DataError:
+def _decode_error(label: str, data: bytes, err: UnicodeDecodeError, line_offset: int = 0) -> DataError:
     line = data.count(b"\n", 0, err.start) + 1 + line_offset
     column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-    return DataError(path, f"line {line}", None, "UTF-8 text", "invalid_utf8",
+    return DataError(label, f"line {line}", None, "UTF-8 text", "invalid_utf8",
                      got=f"byte 0x{data[err.start]:02x} at column {column}")
 
 
-def _jsonl_rows(path: Path) -> Iterator[RawRow]:
+def _jsonl_rows(path: Path, label: str) -> Iterator[RawRow]:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, 1):
             if number == 1 and raw.startswith(BOM):
@@ -68,75 +84,75 @@ def _jsonl_rows(path: Path) -> Iterator[RawRow]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                yield location, _decode_error(path, raw, err, line_offset=number - 1)
+                yield location, _decode_error(label, raw, err, line_offset=number - 1)
                 continue
             if not text.strip():
                 continue
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as err:
-                yield location, DataError(path, location, None, "one complete JSON object per line",
+                yield location, DataError(label, location, None, "one complete JSON object per line",
                                           "bad_json", got=f"{err.msg} at column {err.colno}")
                 continue
             if not isinstance(row, dict):
-                yield location, DataError(path, location, None, "a JSON object", "wrong_type",
+                yield location, DataError(label, location, None, "a JSON object", "wrong_type",
                                           got=type(row).__name__)
                 continue
             yield location, row
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, label: str) -> str:
     data = path.read_bytes()
     if data.startswith(BOM):
         data = data[len(BOM):]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise _decode_error(path, data, err) from None
+        raise _decode_error(label, data, err) from None
 
 
-def _json_array_rows(path: Path) -> Iterator[RawRow]:
+def _json_array_rows(path: Path, label: str) -> Iterator[RawRow]:
     try:
-        items = json.loads(_read_text(path))
+        items = json.loads(_read_text(path, label))
     except json.JSONDecodeError as err:
-        raise DataError(path, f"line {err.lineno}", None, "a JSON array of objects (truncated or malformed JSON)",
+        raise DataError(label, f"line {err.lineno}", None, "a JSON array of objects (truncated or malformed JSON)",
                         "bad_json", got=f"{err.msg} at column {err.colno}") from None
     if not isinstance(items, list):
-        raise DataError(path, None, None, "a JSON array of objects at the top level", "wrong_type",
+        raise DataError(label, None, None, "a JSON array of objects at the top level", "wrong_type",
                         got=type(items).__name__)
     for number, item in enumerate(items, 1):
         location = f"item {number}"
         if isinstance(item, dict):
             yield location, item
         else:
-            yield location, DataError(path, location, None, "a JSON object", "wrong_type",
+            yield location, DataError(label, location, None, "a JSON object", "wrong_type",
                                       got=type(item).__name__)
 
 
-def _csv_rows(path: Path) -> Iterator[RawRow]:
+def _csv_rows(path: Path, label: str) -> Iterator[RawRow]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(_read_text(path, label), newline=""), delimiter=delimiter)
     header = next(reader, None)
     if not header:
-        raise DataError(path, "line 1", None, "a header row naming the columns", "missing_header")
+        raise DataError(label, "line 1", None, "a header row naming the columns", "missing_header")
     for number, values in enumerate(reader, 1):
         location = f"row {number} (line {reader.line_num})"
         if not values:
             continue
         if len(values) != len(header):
-            yield location, DataError(path, location, None, f"{len(header)} columns as in the header",
+            yield location, DataError(label, location, None, f"{len(header)} columns as in the header",
                                       "wrong_column_count", got=f"{len(values)}")
             continue
         yield location, dict(zip(header, values))
 
 
-def _parquet_rows(path: Path) -> Iterator[RawRow]:
+def _parquet_rows(path: Path, label: str) -> Iterator[RawRow]:
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
     except Exception as err:  # pyarrow raises several types for broken files
-        raise DataError(path, None, None, "a readable Parquet file", "bad_parquet", got=str(err)) from None
+        raise DataError(label, None, None, "a readable Parquet file", "bad_parquet", got=str(err)) from None
     for number, row in enumerate(table.to_pylist(), 1):
         yield f"row {number}", row
 
@@ -156,7 +172,8 @@ def _hf_rows(spec: str) -> Iterator[RawRow]:
     """Rows of a hub dataset (`datasets.load_dataset`) or a local dataset directory.
 
     A directory written by `save_to_disk` is opened with `load_from_disk`; any other
-    local directory or hub id goes through `load_dataset(name, split=split)`.
+    local directory or hub id goes through `load_dataset(name, split=split)`. A script-only
+    or gated dataset fails with the fix (`limacot.hub_files.load_dataset_error`).
     """
     import datasets
 
@@ -171,7 +188,9 @@ def _hf_rows(spec: str) -> Iterator[RawRow]:
     except KeyError:
         raise LimacotInputError(f"{spec}: the dataset has no split '{split}'") from None
     except Exception as err:
-        raise LimacotInputError(f"{spec}: could not load the dataset ({type(err).__name__}: {err}). "
-                                "Offline? Pass a local file or directory instead, or download it first.") from None
+        by_file = "" if local.exists() else f", or name one data file of the repository (hf:{name}/PATH/IN/REPO)"
+        raise load_dataset_error(spec, name, split, err) or LimacotInputError(
+            f"{spec}: could not load the dataset ({type(err).__name__}: {err}). Offline? Pass a local file "
+            f"or directory instead, download it first{by_file}.") from None
     for number, row in enumerate(dataset, 1):
         yield f"row {number}", dict(row)
