@@ -1,12 +1,13 @@
-"""Time `limacot generate`'s decoding on real test prompts: batch size 1 against batch size B,
-and our per-prompt-seeded sampler against transformers' own sampling (the path it replaced).
+"""Time `limacot generate`'s decoding on real test prompts: batch size 1 against batch size B
+(tokens/s and the ratio), and our per-prompt-seeded sampler against transformers' own sampling
+(the path it replaced; `--skip-transformers` leaves that side out).
 
 Prompts: the first N LIMA test prompts; model: any spec (default: embedded SmolLM2-135M).
 The sides are interleaved group by group (B prompts at a time, the order rotated each group)
 and both wall and CPU time are summed, because a shared machine's load changes from minute to
 minute. Checks that batching leaves the answers unchanged.
 
-    .venv/bin/python benchmarks/judge_generate.py [--n 8] [--max-new-tokens 32] [--batch-size 4]
+    .venv/bin/python benchmarks/judge_generate.py [--n 16] [--max-new-tokens 32] [--batch-size 16]
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--prompts", default=str(REPO.parent / "shared/data/lima/test_prompts_from_just_eval.jsonl"))
-    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--skip-transformers", action="store_true", help="Time only ours, batch 1 vs batch B.")
     args = parser.parse_args()
 
     model, tokenizer = load_model(args.model), load_tokenizer(args.model)
@@ -83,19 +85,24 @@ def main() -> None:
 
     print(f"{len(conversations)} prompts, {args.max_new_tokens} new tokens at most, model {args.model}")
     batch_name = f"ours, batch {args.batch_size}"
-    sides = {"ours, batch 1": one_by_one, batch_name: batched, "transformers do_sample, batch 1": transformers_sampling}
+    sides = {"ours, batch 1": one_by_one, batch_name: batched}
+    if not args.skip_transformers:
+        sides["transformers do_sample, batch 1"] = transformers_sampling
     totals = interleaved(groups, sides)
-    print(f"\nnew tokens: ours {sum(r['tokens'] for r in results['single'].values())}, "
-          f"transformers {sum(results['hf'].values())}")
+    tokens = sum(r["tokens"] for r in results["single"].values())
+    print(f"\nnew tokens: ours {tokens}, transformers {sum(results['hf'].values()) if results['hf'] else '-'}")
     for name, (wall, cpu) in totals.items():
-        print(f"{name:<34} wall {wall:7.2f} s ({wall / len(conversations):5.2f} s/prompt)   cpu {cpu:7.2f} s")
+        print(f"{name:<34} wall {wall:7.2f} s ({wall / len(conversations):5.2f} s/prompt)   cpu {cpu:7.2f} s"
+              + (f"   {tokens / wall:6.1f} tokens/s" if name.startswith("ours") else ""))
     base = totals["ours, batch 1"]
-    print(f"batch {args.batch_size} vs batch 1: {base[0] / totals[batch_name][0]:.2f}x faster (wall), "
+    print(f"batch {args.batch_size} vs batch 1: {base[0] / totals[batch_name][0]:.2f}x the tokens/s (wall), "
           f"{base[1] / totals[batch_name][1]:.2f}x (cpu)")
+    print(f"batched answers identical to one-by-one: {results['batched'] == results['single']}")
+    if args.skip_transformers:
+        return
     hf = totals["transformers do_sample, batch 1"]
     print(f"ours vs transformers sampling, batch 1: {hf[0] / base[0]:.2f}x (wall), {hf[1] / base[1]:.2f}x (cpu); "
           f">1 means ours is faster")
-    print(f"batched answers identical to one-by-one: {results['batched'] == results['single']}")
 
 
 if __name__ == "__main__":
