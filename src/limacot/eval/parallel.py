@@ -20,24 +20,16 @@ from __future__ import annotations
 from lm_eval.api.model import LM
 
 from limacot.compute import ProcessGroup
+from limacot.eval.progress import WrappedLM
 
 
-class DataParallelLM(LM):
+class DataParallelLM(WrappedLM):
     """Scores this process's share of every request list and gathers the rest (see module docstring)."""
 
     def __init__(self, inner: LM, group: ProcessGroup):
-        super().__init__()
-        self.inner, self.group = inner, group
+        super().__init__(inner)
+        self.group = group
         self.scored = [0] * group.world  # requests scored by each process, over all calls
-
-    def __getattr__(self, name):  # only called for attributes DataParallelLM itself lacks
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    @property
-    def tokenizer_name(self) -> str:
-        return getattr(self.inner, "tokenizer_name", "")
 
     def loglikelihood(self, requests, disable_tqdm: bool = True):
         return self._shared("loglikelihood", requests)

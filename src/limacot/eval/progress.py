@@ -18,17 +18,14 @@ from lm_eval.api.model import LM
 Report = Callable[[str, int, int], None]
 
 
-class ProgressLM(LM):
-    """Delegates to `inner`; reports progress through `report(kind, done, total)`."""
+class WrappedLM(LM):
+    """An lm-eval model around another one: what the wrapper lacks is read from `inner`."""
 
-    def __init__(self, inner: LM, report: Report, contexts_per_chunk: int = 8, generations_per_chunk: int = 4):
+    def __init__(self, inner: LM):
         super().__init__()
         self.inner = inner
-        self.report = report
-        self.contexts_per_chunk = contexts_per_chunk
-        self.generations_per_chunk = generations_per_chunk
 
-    def __getattr__(self, name):  # only called for attributes ProgressLM itself lacks
+    def __getattr__(self, name):  # only called for attributes the wrapper itself lacks
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
@@ -36,6 +33,16 @@ class ProgressLM(LM):
     @property
     def tokenizer_name(self) -> str:
         return getattr(self.inner, "tokenizer_name", "")
+
+
+class ProgressLM(WrappedLM):
+    """Delegates to `inner`; reports progress through `report(kind, done, total)`."""
+
+    def __init__(self, inner: LM, report: Report, contexts_per_chunk: int = 8, generations_per_chunk: int = 4):
+        super().__init__(inner)
+        self.report = report
+        self.contexts_per_chunk = contexts_per_chunk
+        self.generations_per_chunk = generations_per_chunk
 
     def loglikelihood(self, requests, disable_tqdm: bool = True):
         total = len(requests)
