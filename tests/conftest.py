@@ -79,3 +79,64 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# --- a tiny `limacot run` study (tests/test_run_*.py) ------------------------------------------
+
+STUDY_LIMA = [{"conversations": [f"Question {i} about apples?", f"Answer {i}: apples are red."], "source": "s"}
+              for i in range(8)]
+STUDY_COT = [{"source": f"사과 {i}개와 2개는?", "rationale": f"{i}+2={i + 2}", "target": str(i + 2)} for i in range(8)]
+STUDY = {"name": "tiny", "backbones": {"tiny": "tiny"}, "data": "data.yaml", "variants": ["base", "lima", "lima+cot"],
+         "sizes": [4], "seeds": [0], "train": {"preset": "train.yaml"},
+         "eval": {"tasks": ["kobest_copa"], "num_fewshot": 1, "limit": 4,
+                  "data_dir": str(REPO / "examples" / "eval_data")},
+         "judge": {"prompts": "prompts.jsonl", "judge": "tiny", "max_new_tokens": 4, "greedy": True},
+         "comparisons": [["base", "lima"], ["lima", "lima+cot"]]}
+
+
+def write_study(folder: Path, name: str = "study.yaml", **changes) -> Path:
+    """A study YAML in `folder` (beside the files of `tiny_study`): STUDY with `changes` on top."""
+    import yaml
+
+    path = folder / name
+    path.write_text(yaml.safe_dump({**STUDY, **changes}, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def tiny_study(tmp_path, tiny_model) -> Path:
+    """A folder with study.yaml (STUDY) and what it names: the tiny random LLaMA as backbone and
+    judge (with a chat template), a data build config with two variants of size 4, a one-epoch
+    train preset, two judge prompts."""
+    import json
+
+    import yaml
+
+    from limacot.data.templates import get_template
+
+    tokenizer = build_tiny_tokenizer()  # a fresh one: the chat template below must not leak into other tests
+    tokenizer.chat_template = get_template("chatml").jinja.replace("<|im_start|>", "<s>").replace("<|im_end|>", "</s>")
+    tiny_model.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    for name, rows in (("lima.jsonl", STUDY_LIMA), ("cot.jsonl", STUDY_COT)):
+        (tmp_path / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "Hello?"}\n{"prompt": "사과?"}\n', encoding="utf-8")
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump({
+        "sources": {"lima": {"path": "lima.jsonl"}, "kocot": {"path": "cot.jsonl"}},
+        "variants": {"lima": {"mix": {"lima": "all"}}, "lima+cot": {"mix": {"lima": "all", "kocot": "all"}}},
+        "sizes": [4]}))
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump({
+        "epochs": 1, "save_window": [1, 1], "effective_batch_size": 2, "per_device_batch_size": 2,
+        "max_length": 64, "report_to": [], "deterministic": True}))
+    write_study(tmp_path)
+    return tmp_path
+
+
+def table(db: Path, name: str, drop=()) -> list[tuple]:
+    """Every row of table `name` of a results store (without the `drop` columns), sorted."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(r) for r in conn.execute(f"SELECT * FROM {name}")]
+    return sorted((tuple((k, v) for k, v in r.items() if k not in drop) for r in rows), key=repr)

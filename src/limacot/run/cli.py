@@ -21,22 +21,30 @@ def run_command(
     out: Path = typer.Option(..., "--out", help="Study folder: results.sqlite, stages/, report/."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what is cached; run nothing."),
     only: Optional[str] = typer.Option(None, "--only", help="Glob over cell ids, e.g. 'smol/lima*/*/*'."),
-    launcher: str = typer.Option("local", "--launcher", help="local | slurm"),
+    launcher: Optional[str] = typer.Option(None, "--launcher", help="local | slurm (default: launcher.kind)"),
+    processes: Optional[str] = typer.Option(None, "--processes", help="Processes per train/eval/generate job, "
+                                            "or auto (default: launcher.processes)."),
     partition: Optional[str] = typer.Option(None, "--partition", help="slurm partition"),
     stages: Optional[str] = typer.Option(None, "--stages", help=f"Only these stages ({STAGES})."),
     job: Optional[str] = typer.Option(None, "--job", hidden=True, help="Run one job by key (slurm scripts)."),
+    worker: bool = typer.Option(False, "--worker", hidden=True, help="With --job: one process of a launched "
+                                "job; runs the stage only (no store, no marker)."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan (and report paths) as JSON."),
 ) -> None:
     """Run the whole study: data -> train -> eval -> generate -> judge -> report, each stage once."""
     from limacot.config import load_config
     from limacot.errors import LimacotInputError
     from limacot.run.config import StudyConfig
-    from limacot.run.runner import build_plan, cell_filter, describe, run_single_job, run_study
+    from limacot.run.runner import build_plan, cell_filter, describe, run_single_job, run_study, run_worker
 
     with handled_errors():
-        study = load_config(config, StudyConfig)
-        if launcher not in ("local", "slurm"):
-            raise LimacotInputError(f"--launcher must be local or slurm, got {launcher!r}")
+        study = _with_launcher(load_config(config, StudyConfig), launcher, processes)
+        launcher = study.launcher.kind
+        if worker and not job:
+            raise LimacotInputError("--worker runs one job: give its --job KEY")
+        if worker:
+            _show_worker(run_worker(study, out, job))
+            return
         if job:
             run_single_job(study, out, job)
             return
@@ -60,6 +68,25 @@ def run_command(
     else:
         _show_main_table(report["main_table"])
         out_console.print(f"[green]done[/]: results in {out / 'results.sqlite'}; report: {report['html']}")
+
+
+def _with_launcher(study, kind: str | None, processes: str | None):
+    """The study with --launcher / --processes (those given) over its `launcher:` settings."""
+    from limacot.config import validate_config
+
+    given = {k: v for k, v in (("kind", kind), ("processes", processes)) if v is not None}
+    if not given:
+        return study
+    raw = study.model_dump()
+    raw["launcher"].update(given)
+    return validate_config(raw, type(study), origin="--launcher/--processes")
+
+
+def _show_worker(job) -> None:
+    import os
+
+    err_console.print(f"worker rank {os.environ.get('RANK', '0')} of {os.environ.get('WORLD_SIZE', '1')} "
+                      f"done: {job.label}", highlight=False)
 
 
 def _write_report(out: Path) -> dict:

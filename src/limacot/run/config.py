@@ -10,14 +10,26 @@
     eval: {tasks: [seed-study], num_fewshot: 5}
     judge: {prompts: ../examples/data/dev_prompts.jsonl, judge: "openai:gpt-4o"}
     comparisons: [[base, lima], [base, lima+cot], [lima, lima+cot]]
+    compute: {dtype: bfloat16}            # device / dtype / attention for every stage (see below)
+    launcher: {kind: local, processes: auto}
+
+`compute` (`limacot.compute.ComputeOptions`) places and types the models of eval, generate, a
+local judge and train. For a train job, its train preset's own explicit values win over it, and
+`train.overrides` then `train.per_backbone` win over both:
+study `compute` < preset < `train.overrides` < `train.per_backbone`.
+
+`launcher.processes` > 1 runs each train, eval and generate job as one
+`accelerate launch --num_processes N` (see `limacot.run.launch`); `auto` is one process per
+visible CUDA GPU (1 without GPUs, or when `compute.device` is cpu).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from limacot.compute import ComputeOptions
 from limacot.config import StrictModel
 
 BASE = "base"
@@ -48,6 +60,19 @@ class JudgeSettings(StrictModel):
     api_key_env: str = "OPENAI_API_KEY"
 
 
+class LauncherSettings(StrictModel):
+    kind: Literal["local", "slurm"] = Field("local", description="local: on this machine; slurm: sbatch scripts")
+    processes: Union[int, Literal["auto"]] = Field(1, description="processes per train/eval/generate job; "
+                                                   "auto: one per visible CUDA GPU")
+
+    @field_validator("processes")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if value != "auto" and value < 1:
+            raise ValueError(f"expected a number of processes >= 1 or auto, got {value}")
+        return value
+
+
 class StudyConfig(StrictModel):
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ("data", "train.preset", "eval.data_dir", "judge.prompts",
                                               "judge.judge", "backbones.*")
@@ -62,6 +87,8 @@ class StudyConfig(StrictModel):
     eval: EvalSettings
     judge: JudgeSettings | None = None
     comparisons: list[tuple[str, str]] = Field(default_factory=list, description="(A, B) variant pairs")
+    compute: ComputeOptions = Field(default_factory=ComputeOptions, description="device / dtype / attention")
+    launcher: LauncherSettings = Field(default_factory=LauncherSettings)
 
     @model_validator(mode="after")
     def _comparisons_name_variants(self) -> "StudyConfig":
@@ -70,4 +97,12 @@ class StudyConfig(StrictModel):
                 if name not in self.variants:
                     raise ValueError(f"comparison ({a}, {b}) names '{name}', which is not in variants "
                                      f"{self.variants}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_gpu_per_process(self) -> "StudyConfig":
+        if ":" in self.compute.device and self.launcher.processes != 1:
+            raise ValueError(f"compute.device {self.compute.device} pins every process to one GPU; with "
+                             f"launcher.processes {self.launcher.processes} use device cuda or auto (one GPU "
+                             "per process)")
         return self

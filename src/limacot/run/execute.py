@@ -1,9 +1,14 @@
 """Executing one job of the plan through the stages' library functions.
 
-Each `run_<stage>` writes the job's output folder and returns the rows the results store
-records for it (as (sql, params) pairs). Stages that can continue themselves (train,
-generate, judge) run in place; the others run into a temporary folder renamed into place,
-so an interrupted one restarts cleanly.
+Each stage function writes the job's output into a work folder; `stored_rows` then reads the
+rows the results store records for it (as (sql, params) pairs) from the published output.
+Stages that can continue themselves (train, generate, judge) work in place; the others work in
+a fresh temporary folder renamed into place, so an interrupted one restarts cleanly.
+
+    run_job = start_work -> run_stage -> finish_job (publish, rows, completion marker)
+
+A job launched across processes (`limacot.run.launch`) splits the same steps: the main
+`limacot run` process starts and finishes it, every launched process runs `run_stage`.
 """
 
 from __future__ import annotations
@@ -20,56 +25,74 @@ NOT_SCORES = {"alias", "sample_len", "sample_count"}  # lm-eval bookkeeping in r
 
 
 def run_job(plan: Plan, job: Job, *, mark: bool = True) -> Rows:
-    """Run `job` and (if `mark`) leave its completion marker; returns the store rows.
-    Processes other than the main one of a multi-process job run with mark=False."""
-    runner = {"data": _data, "train": _train, "eval": _eval, "generate": _generate, "judge": _judge,
-              "compare": _compare}[job.stage]
+    """Run `job` and (if `mark`) publish it and leave its completion marker; returns the store
+    rows. Processes other than the main one of a multi-process job run with mark=False."""
+    run_stage(plan, job, start_work(job))
+    return finish_job(plan, job) if mark else []
+
+
+def work_dir(job: Job) -> Path:
+    """Where the stage writes: the output folder itself, or its temporary sibling."""
+    return job.out if job.resumable else job.out.with_name(job.out.name + ".tmp")
+
+
+def start_work(job: Job) -> Path:
+    """The work folder: created for a stage that continues itself, else removed (the stage
+    writes it afresh)."""
+    work = work_dir(job)
     if job.resumable:
-        job.out.mkdir(parents=True, exist_ok=True)
-        rows = runner(plan, job, job.out)
+        work.mkdir(parents=True, exist_ok=True)
     else:
-        tmp = job.out.with_name(job.out.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        rows = runner(plan, job, tmp)
-        if tmp.exists():
-            shutil.rmtree(job.out, ignore_errors=True)
-            tmp.rename(job.out)
-    if mark:
-        atomic_write_json(job.out / MARKER, {"stage": job.stage, "key": job.key, "inputs": job.inputs})
+        shutil.rmtree(work, ignore_errors=True)
+    return work
+
+
+def run_stage(plan: Plan, job: Job, work: Path) -> None:
+    """The job's stage function, writing into `work` (every process of a launched job runs it)."""
+    stages = {"data": _data, "train": _train, "eval": _eval, "generate": _generate, "judge": _judge,
+              "compare": _compare}
+    stages[job.stage](plan, job, work)
+
+
+def finish_job(plan: Plan, job: Job) -> Rows:
+    """Publish the work folder as the job's output, read its store rows, write the marker."""
+    work = work_dir(job)
+    if work != job.out and work.exists():
+        shutil.rmtree(job.out, ignore_errors=True)
+        work.rename(job.out)
+    rows = stored_rows(plan, job)
+    atomic_write_json(job.out / MARKER, {"stage": job.stage, "key": job.key, "inputs": job.inputs})
     return rows
 
 
 def stored_rows(plan: Plan, job: Job) -> Rows:
-    """The store rows of an already finished job (adopting outputs made elsewhere, e.g. by slurm)."""
+    """The store rows of a finished job's output (also to adopt outputs made elsewhere, e.g. by slurm)."""
     return {"eval": _eval_rows, "judge": _judge_rows, "compare": _compare_rows}.get(
         job.stage, lambda p, j, out: [])(plan, job, job.out)
 
 
-def _data(plan: Plan, job: Job, out: Path) -> Rows:
+def _data(plan: Plan, job: Job, out: Path) -> None:
     from limacot.config import DataBuildConfig, load_config
     from limacot.data.build import build_data
 
     build_data(load_config(plan.config.data, DataBuildConfig), out)
-    return []
 
 
-def _train(plan: Plan, job: Job, out: Path) -> Rows:
+def _train(plan: Plan, job: Job, out: Path) -> None:
     from limacot.train.config import TrainConfig
     from limacot.train.recipe import CONFIG_FILE, train
 
     config = TrainConfig.model_validate(job.inputs["config"])
     train(config, out, resume=(out / CONFIG_FILE).exists(), progress=False)
-    return []
 
 
-def _eval(plan: Plan, job: Job, out: Path) -> Rows:
+def _eval(plan: Plan, job: Job, out: Path) -> None:
     from limacot.eval.config import EvalConfig
     from limacot.eval.harness import run_eval
 
-    settings = plan.config.eval
+    settings = {**plan.config.eval.model_dump(), **plan.config.compute.model_dump()}
     logging.getLogger("lm_eval").setLevel(logging.ERROR)  # its per-task notices drown the study's progress
-    run_eval(EvalConfig(model=job.inputs["model"], **settings.model_dump()), out)
-    return _eval_rows(plan, job, out)
+    run_eval(EvalConfig(model=job.inputs["model"], **settings), out)
 
 
 def _eval_rows(plan: Plan, job: Job, out: Path) -> Rows:
@@ -95,22 +118,20 @@ def _eval_rows(plan: Plan, job: Job, out: Path) -> Rows:
     return rows
 
 
-def _generate(plan: Plan, job: Job, out: Path) -> Rows:
+def _generate(plan: Plan, job: Job, out: Path) -> None:
     from limacot.generation import GenerationSettings, generate_file
 
     judge = plan.config.judge
     settings = GenerationSettings(max_new_tokens=judge.max_new_tokens, greedy=judge.greedy, seed=job.cell.seed)
     generate_file(job.inputs["model"], judge.prompts, out, settings, resume=(out / "settings.json").exists(),
-                  limit=judge.limit)
-    return []
+                  limit=judge.limit, compute=plan.config.compute)
 
 
-def _judge(plan: Plan, job: Job, out: Path) -> Rows:
+def _judge(plan: Plan, job: Job, out: Path) -> None:
     from limacot.judge.pairwise import JudgeConfig, judge_pairwise
 
     a, b = (plan_job(plan, "generate", cell) for cell in job.pair)
-    judge_pairwise(a.out, [b.out], out, JudgeConfig(judge=plan.config.judge.judge))
-    return _judge_rows(plan, job, out)
+    judge_pairwise(a.out, [b.out], out, JudgeConfig(judge=plan.config.judge.judge, compute=plan.config.compute))
 
 
 def _judge_rows(plan: Plan, job: Job, out: Path) -> Rows:
@@ -124,12 +145,11 @@ def _judge_rows(plan: Plan, job: Job, out: Path) -> Rows:
     return rows
 
 
-def _compare(plan: Plan, job: Job, out: Path) -> Rows:
+def _compare(plan: Plan, job: Job, out: Path) -> None:
     from limacot.eval.compare import compare_runs
 
     a, b = (plan_job(plan, "eval", cell) for cell in job.pair)
     atomic_write_json(out / "compare.json", compare_runs(a.out, b.out))
-    return _compare_rows(plan, job, out)
 
 
 def _compare_rows(plan: Plan, job: Job, out: Path) -> Rows:

@@ -7,6 +7,11 @@
     judge     per compared pair                        key: both generate keys, judge settings
     compare   per compared pair (paired statistics)    key: both eval keys
 
+The eval, generate and judge keys also hash the study's `compute.dtype` and
+`compute.attn_implementation`, and a train key its resolved config's (they change the numbers);
+the device and the launcher (how many processes run a job) do not: the result is meant to be
+the same, so switching them keeps every cached job.
+
 A job's output lives in `STUDY_DIR/stages/<stage>/<key[:16]>/`; a finished job leaves a
 `limacot-stage.json` marker there, so a rerun skips it. Every key also hashes the limacot
 version, so upgrading limacot reruns what it might compute differently.
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from limacot import __version__
+from limacot.compute import ComputeOptions
 from limacot.config import load_config
 from limacot.fingerprint import input_fingerprint, sha256_json
 from limacot.run.config import StudyConfig
@@ -26,6 +32,7 @@ from limacot.run.grid import Cell, expand, pairs
 
 MARKER = "limacot-stage.json"
 GPU_STAGES = ("train", "eval", "generate")
+NOT_HASHED = {"device"}  # compute settings that place a model without changing its numbers
 
 
 @dataclass
@@ -91,17 +98,19 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
         job = Job("train", key, stages / "train" / key[:16], train_inputs, cell, deps=[data], resumable=True)
         jobs.append(job)
         model_of[cell] = (str(job.out / "final"), key, job)
-    eval_of, gen_of = {}, {}
+    eval_of, gen_of, numerics = {}, {}, numeric_settings(config.compute)
     for cell in cells:
         spec, model_key, producer = model_of[cell]
         deps = [producer] if producer else []
-        inputs = {"eval": config.eval.model_dump(mode="json"), "model_key": model_key, "model": spec}
+        inputs = {"eval": config.eval.model_dump(mode="json"), "compute": numerics, "model_key": model_key,
+                  "model": spec}
         eval_of[cell] = _job(stages, "eval", inputs, {k: v for k, v in inputs.items() if k != "model"}, cell, deps)
         jobs.append(eval_of[cell])
         if config.judge:
             inputs = {"prompts": input_fingerprint(config.judge.prompts), "prompts_path": config.judge.prompts,
                       "max_new_tokens": config.judge.max_new_tokens, "greedy": config.judge.greedy,
-                      "limit": config.judge.limit, "seed": cell.seed, "model_key": model_key, "model": spec}
+                      "limit": config.judge.limit, "seed": cell.seed, "compute": numerics, "model_key": model_key,
+                      "model": spec}
             gen_of[cell] = _job(stages, "generate", inputs, {k: v for k, v in inputs.items()
                                                              if k not in ("model", "prompts_path")}, cell, deps, True)
             jobs.append(gen_of[cell])
@@ -109,7 +118,7 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
         compare = {"a": eval_of[a].key, "b": eval_of[b].key}
         jobs.append(_job(stages, "compare", compare, compare, None, [eval_of[a], eval_of[b]], pair=(a, b)))
         if config.judge:
-            judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": config.judge.judge}
+            judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": config.judge.judge, "compute": numerics}
             jobs.append(_job(stages, "judge", judge, judge, None, [gen_of[a], gen_of[b]], True, pair=(a, b)))
     return Plan(config, study_dir, cells, jobs)
 
@@ -119,17 +128,23 @@ def _job(stages: Path, stage: str, inputs: dict, hashed: dict, cell, deps, resum
     return Job(stage, key, stages / stage / key[:16], inputs, cell, pair, deps, resumable)
 
 
+def numeric_settings(compute: ComputeOptions) -> dict:
+    """The compute settings a key hashes: those that change the numbers (not the device)."""
+    return compute.model_dump(mode="json", exclude=NOT_HASHED)
+
+
 def _train_inputs(config: StudyConfig, cell: Cell, data: Job) -> dict:
-    """The resolved train config of a cell (as a dict) plus what identifies its data and model."""
+    """The resolved train config of a cell (as a dict) plus what identifies its data and model.
+    Precedence: the study's `compute` < the preset's own values < overrides < per-backbone overrides."""
     from limacot.train.config import TrainConfig, resolve_train_config
 
     preset = load_config(config.train.preset, TrainConfig)
-    values = {**preset.model_dump(exclude_unset=True), **config.train.overrides,
+    values = {**config.compute.model_dump(), **preset.model_dump(exclude_unset=True), **config.train.overrides,
               **config.train.per_backbone.get(cell.backbone, {}),
               "model": config.backbones[cell.backbone], "seed": cell.seed,
               "data": str(data.out / cell.variant / cell.size / "train.jsonl")}
     resolved = resolve_train_config(TrainConfig.model_validate(values))
-    hashed = resolved.model_dump(mode="json", exclude={"data"})
+    hashed = resolved.model_dump(mode="json", exclude={"data", *NOT_HASHED})
     return {"config": resolved.model_dump(mode="json"), "hashed": hashed, "data_key": data.key,
             "variant": cell.variant, "size": cell.size, "model": _model_identity(resolved.model)}
 

@@ -4,12 +4,16 @@ A job is skipped when its output carries the completion marker (the store is bro
 date from that output if it lacks the rows, e.g. after a slurm job made it). A job that was
 interrupted (status `running` in the store) resumes (train, generate, judge) or restarts
 cleanly (the others). After the last job the report is written.
+
+With `launcher.processes` > 1, train, eval and generate jobs run as an `accelerate launch`
+(`limacot.run.launch`) whose processes run `run_worker`; this process records them.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 import platform
 import subprocess
 import traceback
@@ -22,7 +26,8 @@ from limacot import __version__
 from limacot.atomic import atomic_write_text
 from limacot.config import dump_config
 from limacot.run.config import StudyConfig
-from limacot.run.execute import run_job, stored_rows
+from limacot.run.execute import run_job, run_stage, stored_rows, work_dir
+from limacot.run.launch import RESOLVED_CONFIG, is_launched, launch_job, process_count
 from limacot.run.plan import Job, Plan, build_plan
 from limacot.run.store import ResultsStore
 
@@ -48,11 +53,13 @@ def describe(plan: Plan) -> list[PlannedJob]:
 
 
 def run_study(config: StudyConfig, study_dir: str | Path, *, only: str | None = None,
-              stages: set[str] | None = None, on_job: Callable[[Job, str], None] = lambda job, state: None) -> Plan:
-    """Run every job that is not done yet; returns the plan (see `describe` for its state)."""
+              stages: set[str] | None = None, on_job: Callable[[Job, str], None] | None = None) -> Plan:
+    """Run every job that is not done yet; returns the plan (see `describe` for its state).
+    `on_job(job, state)` sees each job's state change (cached, run, resume, done)."""
     study_dir = Path(study_dir)
     plan = build_plan(config, study_dir, cell_filter(only))
-    atomic_write_text(study_dir / "study.resolved.yaml", dump_config(config))
+    atomic_write_text(study_dir / RESOLVED_CONFIG, dump_config(config))
+    processes = process_count(config)
     store = ResultsStore(study_dir / "results.sqlite")
     try:
         store.set_provenance(provenance())
@@ -61,13 +68,13 @@ def run_study(config: StudyConfig, study_dir: str | Path, *, only: str | None = 
         for job in plan.jobs:
             if stages and job.stage not in stages:
                 continue
-            _run_one(plan, job, store, on_job)
+            _run_one(plan, job, store, on_job or (lambda j, state: None), processes=processes)
     finally:
         store.close()
     return plan
 
 
-def _run_one(plan: Plan, job: Job, store: ResultsStore, on_job) -> None:
+def _run_one(plan: Plan, job: Job, store: ResultsStore, on_job, *, processes: int = 1) -> None:
     cell_id = job.cell.id if job.cell else (f"{job.pair[0].id} vs {job.pair[1].id}" if job.pair else None)
     status = store.stage_status(job.key)
     if job.is_done():
@@ -79,7 +86,7 @@ def _run_one(plan: Plan, job: Job, store: ResultsStore, on_job) -> None:
     on_job(job, "resume" if status is not None and status["status"] == "running" and job.resumable else "run")
     store.start_stage(job.stage, job.key, cell_id, job.inputs)
     try:
-        rows = run_job(plan, job)
+        rows = launch_job(plan, job, processes) if is_launched(job, processes) else run_job(plan, job)
     except BaseException as err:
         store.fail_stage(job.key, "".join(traceback.format_exception_only(type(err), err)))
         raise
@@ -107,17 +114,9 @@ def provenance() -> dict[str, str]:
 def run_single_job(config: StudyConfig, study_dir: str | Path, key: str) -> Job:
     """Run the one job whose key starts with `key` (what a slurm script does). In a
     multi-process launch only RANK 0 writes the store and the completion marker."""
-    import os
-
-    from limacot.errors import LimacotInputError
-    from limacot.run.execute import run_job
-
     study_dir = Path(study_dir)
     plan = build_plan(config, study_dir)
-    matches = [j for j in plan.jobs if j.key.startswith(key)]
-    if len(matches) != 1:
-        raise LimacotInputError(f"--job {key}: matches {len(matches)} jobs of this study (expected one)")
-    job = matches[0]
+    job = find_job(plan, key)
     if int(os.environ.get("RANK", "0")) != 0:
         run_job(plan, job, mark=False)
         return job
@@ -129,3 +128,22 @@ def run_single_job(config: StudyConfig, study_dir: str | Path, key: str) -> Job:
     finally:
         store.close()
     return job
+
+
+def run_worker(config: StudyConfig, study_dir: str | Path, key: str) -> Job:
+    """One process of a launched job (`--worker`): the job's stage function into its work
+    folder, nothing else; the `limacot run` that launched it writes the store and the marker."""
+    plan = build_plan(config, Path(study_dir))
+    job = find_job(plan, key)
+    run_stage(plan, job, work_dir(job))
+    return job
+
+
+def find_job(plan: Plan, key: str) -> Job:
+    """The one job whose key starts with `key`."""
+    from limacot.errors import LimacotInputError
+
+    matches = [j for j in plan.jobs if j.key.startswith(key)]
+    if len(matches) != 1:
+        raise LimacotInputError(f"--job {key}: matches {len(matches)} jobs of this study (expected one)")
+    return matches[0]
