@@ -58,6 +58,8 @@ class JudgeSettings(StrictModel):
     greedy: bool = False
     limit: int | None = Field(None, ge=1, description="judge only the first N prompts")
     api_key_env: str = "OPENAI_API_KEY"
+    batch_size: int = Field(8, ge=1, description="prompts per generation batch (answers do not depend on it)")
+    concurrency: int = Field(4, ge=1, description="judge requests in flight (API) or per batch (local judge)")
 
 
 class LauncherSettings(StrictModel):

@@ -124,14 +124,18 @@ def _generate(plan: Plan, job: Job, out: Path) -> None:
     judge = plan.config.judge
     settings = GenerationSettings(max_new_tokens=judge.max_new_tokens, greedy=judge.greedy, seed=job.cell.seed)
     generate_file(job.inputs["model"], judge.prompts, out, settings, resume=(out / "settings.json").exists(),
-                  limit=judge.limit, compute=plan.config.compute)
+                  limit=judge.limit, compute=plan.config.compute, batch_size=judge.batch_size)
 
 
 def _judge(plan: Plan, job: Job, out: Path) -> None:
+    from limacot.judge.clients import HttpOptions
     from limacot.judge.pairwise import JudgeConfig, judge_pairwise
 
+    settings = plan.config.judge
     a, b = (plan_job(plan, "generate", cell) for cell in job.pair)
-    judge_pairwise(a.out, [b.out], out, JudgeConfig(judge=plan.config.judge.judge, compute=plan.config.compute))
+    config = JudgeConfig(judge=settings.judge, compute=plan.config.compute, concurrency=settings.concurrency,
+                         http=HttpOptions(api_key_env=settings.api_key_env))
+    judge_pairwise(a.out, [b.out], out, config)
 
 
 def _judge_rows(plan: Plan, job: Job, out: Path) -> Rows:
