@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from limacot.errors import LimacotInputError
 from limacot.run.config import StudyConfig
 from limacot.run.grid import expand, pairs
 from limacot.run.plan import build_plan
-from limacot.run.slurm import write_scripts
+from limacot.run.slurm import submit_study
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -67,13 +68,60 @@ def test_slurm_scripts_chain_jobs(tmp_path):
     config = load_config(CONFIGS / "paper" / "lima-cot-llama.yaml", StudyConfig)
     plan = build_plan(config, tmp_path, lambda cell: cell.backbone == "llama3-8b" and cell.seed == 0
                       and cell.size in ("-", "250"))
-    folder = write_scripts(plan, CONFIGS / "paper" / "lima-cot-llama.yaml", partition="gpu", submit=False)
+    actions = submit_study(plan, CONFIGS / "paper" / "lima-cot-llama.yaml", partition="gpu", submit=False)
+    assert [a.action for a in actions] == ["submit"] * len(actions) and not any(a.job_id for a in actions)
+    folder = tmp_path / "slurm"
+    assert not (folder / "submitted.json").exists()  # nothing was submitted, so nothing is recorded
     train = sorted(folder.glob("train-*.sbatch"))
     assert len(train) == 3  # lima, lima+cot, cot at size 250
     script = train[0].read_text()
     assert "#SBATCH --nodes=1" in script and "#SBATCH --gpus-per-node=8" in script and "--partition=gpu" in script
     assert "accelerate launch --config_file" in script and "zero3.yaml" in script and "--job " in script
+    data = next(folder.glob("data-*.sbatch")).read_text()
+    assert "--gpus-per-node" not in data and "--cpus-per-task" not in data and f"--job {plan.jobs[0].key}" in data
     submit = (folder / "submit.sh").read_text().splitlines()
+    assert next(line for line in submit if line.startswith("J")).startswith("J0=$(sbatch --parsable data-")
+    trains = [line for line in submit if "train-" in line]
+    assert len(trains) == 3 and all("--dependency=afterok:$J0 --kill-on-invalid-dep=yes" in line for line in trains)
     evals = [line for line in submit if "eval-" in line]
     assert len(evals) == 4 and sum("--dependency=afterok:$J" in line for line in evals) == 3  # base has no train
-    assert submit[-1].startswith("sbatch --dependency=afterok:") and submit[-1].endswith("finish.sbatch")
+    assert submit[-1].startswith("J") and "--dependency=afterok:" in submit[-1] and submit[-1].endswith("finish.sbatch)")
+
+
+def test_slurm_on_cpu_requests_no_gpu(tmp_path):
+    raw = yaml.safe_load((CONFIGS / "paper" / "lima-cot-llama.yaml").read_text())
+    raw.update(compute={"device": "cpu"}, data=str(CONFIGS / "data" / "seed-study.yaml"),
+               train={"preset": str(CONFIGS / "train" / "lima-llama3-8b.yaml")})
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw))
+    config = load_config(tmp_path / "study.yaml", StudyConfig)
+    plan = build_plan(config, tmp_path / "out", lambda cell: cell.id == "llama3-8b/lima/250/s0")
+    actions = submit_study(plan, tmp_path / "study.yaml", submit=False)
+    assert [a.slurm.gpus for a in actions] == [0] * len(actions) == [0] * 5  # data, train, eval, generate, finish
+    for path in (tmp_path / "out" / "slurm").glob("*.sbatch"):
+        text = path.read_text()
+        assert "--gpus-per-node" not in text and "accelerate launch" not in text and " -m limacot run " in text
+
+
+def test_dry_run_shows_what_each_job_waits_for(tmp_path):
+    from typer.testing import CliRunner
+
+    from limacot.cli import app
+
+    paper = str(CONFIGS / "paper" / "lima-cot-llama.yaml")
+    local = CliRunner().invoke(app, ["run", "--config", paper, "--out", str(tmp_path), "--dry-run", "--json",
+                                     "--only", "llama3-8b/*/250/s0"])
+    assert local.exit_code == 0, local.output
+    rows = json.loads(local.stdout)
+    data = next(r for r in rows if r["stage"] == "data")
+    trains = [r for r in rows if r["stage"] == "train"]
+    assert len(trains) == 3 and all(r["depends_on"] == [f"data {data['key']}"] for r in trains)
+    slurm = CliRunner().invoke(app, ["run", "--config", paper, "--out", str(tmp_path), "--dry-run", "--json",
+                                     "--only", "llama3-8b/*/250/s0", "--launcher", "slurm"])
+    assert slurm.exit_code == 0, slurm.output
+    scripts = json.loads(slurm.stdout)["slurm"]
+    assert scripts[0]["script"] == f"data-{data['key']}" and scripts[0]["gpus_per_node"] == 0
+    assert [s["after"] for s in scripts if s["script"].startswith("train-")] == [[scripts[0]["script"]]] * 3
+    assert {s["action"] for s in scripts} == {"submit"} and not (tmp_path / "slurm").exists()  # nothing written
+    table = CliRunner().invoke(app, ["run", "--config", paper, "--out", str(tmp_path), "--dry-run",
+                                     "--only", "llama3-8b/lima/250/s0"], env={"COLUMNS": "200"})
+    assert f"data {data['key']}" in table.stdout and "depends on" in table.stdout

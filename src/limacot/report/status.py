@@ -13,6 +13,8 @@ from types import SimpleNamespace
 from limacot.report import stats
 from limacot.report.doc import Bullets, Heading, Para, Table
 from limacot.report.study import Study
+from limacot.run.queue import load_submissions, submission_of
+from limacot.run.status import last_line
 
 STAGES = ("data", "train", "eval", "generate", "compare", "judge")
 
@@ -85,9 +87,7 @@ def status_section(study: Study) -> list:
     unfinished = [r for r in study.stage_runs if r["status"] != "done"]
     if unfinished:
         blocks.append(Para("Stages not done (their numbers are missing from the tables):"))
-        blocks.append(Table(["stage", "cell", "status", "key", "error (last line)"],
-                            [[r["stage"], r["cell_id"] or "", r["status"], f"`{r['key'][:12]}`", _last_line(r["error"])]
-                             for r in sorted(unfinished, key=lambda r: (r["stage"], r["cell_id"] or ""))]))
+        blocks.append(_unfinished_table(study, sorted(unfinished, key=lambda r: (r["stage"], r["cell_id"] or ""))))
     if missing:
         blocks.append(Para(f"Planned but not started ({len(missing)}):"))
         blocks.append(Bullets([f"{stage} {cell or ''}".strip() for stage, cell in missing]))
@@ -96,7 +96,17 @@ def status_section(study: Study) -> list:
     return blocks
 
 
-def _last_line(error: str | None) -> str:
-    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
-    text = lines[-1] if lines else "(no error recorded: interrupted or still running)"
-    return text if len(text) <= 200 else text[:197] + "..."
+def _unfinished_table(study: Study, runs: list[dict]) -> Table:
+    """One row per stage run not done; with the Slurm job id and log of the job that ran it
+    when the study was submitted with `--launcher slurm` (STUDY_DIR/slurm/submitted.json)."""
+    submissions = load_submissions(study.dir / "slurm")
+    rows = []
+    for r in runs:
+        error = last_line(r["error"]) or "(no error recorded: interrupted or still running)"
+        row = [r["stage"], r["cell_id"] or "", r["status"], f"`{r['key'][:12]}`", error]
+        if submissions:
+            submission = submission_of(submissions, r["key"])
+            row.append(f"{submission.job_id}: `{submission.log}`" if submission else "")
+        rows.append(row)
+    header = ["stage", "cell", "status", "key", "error (last line)"] + ["slurm job: log"] * bool(submissions)
+    return Table(header, rows)

@@ -29,6 +29,8 @@ def run_command(
     job: Optional[str] = typer.Option(None, "--job", hidden=True, help="Run one job by key (slurm scripts)."),
     worker: bool = typer.Option(False, "--worker", hidden=True, help="With --job: one process of a launched "
                                 "job; runs the stage only (no store, no marker)."),
+    status: bool = typer.Option(False, "--status", help="Each job's state (done, failed, pending, running) "
+                                "with its Slurm job id and log; run nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan (and report paths) as JSON."),
 ) -> None:
     """Run the whole study: data -> train -> eval -> generate -> judge -> report, each stage once."""
@@ -51,14 +53,14 @@ def run_command(
         selected = set(stages.split(",")) if stages else None
         if selected and not selected <= set(STAGES.split(",")):
             raise LimacotInputError(f"--stages: unknown {sorted(selected - set(STAGES.split(',')))}; use {STAGES}")
-        if dry_run or launcher == "slurm":
+        if dry_run or status or launcher == "slurm":
             plan = build_plan(study, out, cell_filter(only))
-            if launcher == "slurm" and not dry_run:
-                from limacot.run.slurm import write_scripts
-                folder = write_scripts(plan, config.resolve(), partition=partition)
-                out_console.print(f"[green]slurm scripts[/] in {folder} (submit.sh chains them)")
-                return
-            _show_plan(describe(plan), as_json)
+            if status:
+                _show_status(plan, as_json)
+            elif launcher == "slurm":
+                _slurm(plan, config, only=only, partition=partition, dry_run=dry_run, as_json=as_json)
+            else:
+                _show_plan(plan, as_json)
             return
         plan = run_study(study, out, only=only, stages=selected,
                          on_job=None if as_json else _show_job)
@@ -132,15 +134,91 @@ def _show_job(job, state: str) -> None:
     err_console.print(f"[{colour}]{state:>6}[/] {job.label}", highlight=False)
 
 
-def _show_plan(jobs, as_json: bool) -> None:
+def _plan_rows(plan) -> list[dict]:
+    from limacot.run.runner import describe
+    from limacot.run.status import depends_on
+
+    return [{**row.__dict__, "depends_on": depends_on(job)} for row, job in zip(describe(plan), plan.jobs)]
+
+
+def _show_plan(plan, as_json: bool) -> None:
+    rows = _plan_rows(plan)
     if as_json:
-        print_json([j.__dict__ for j in jobs])
+        print_json(rows)
         return
     from rich.table import Table
 
-    table = Table(title=f"plan: {len(jobs)} jobs, {sum(j.cached for j in jobs)} cached", title_justify="left")
-    for column in ("stage", "job", "key", "state"):
+    table = Table(title=f"plan: {len(rows)} jobs, {sum(r['cached'] for r in rows)} cached", title_justify="left")
+    for column in ("stage", "job", "key", "depends on", "state"):
         table.add_column(column)
-    for j in jobs:
-        table.add_row(j.stage, j.label, j.key, "cached" if j.cached else "to run")
+    for r in rows:
+        table.add_row(r["stage"], r["label"], r["key"], ", ".join(r["depends_on"]), "cached" if r["cached"] else "to run")
+    out_console.print(table)
+
+
+def _slurm(plan, config: Path, *, only, partition, dry_run: bool, as_json: bool) -> None:
+    """--launcher slurm: submit what is neither done nor queued (or, with --dry-run, show it)."""
+    from limacot.run.slurm import decide, slurm_jobs, submit_study
+
+    if dry_run:
+        actions = decide(plan, slurm_jobs(plan, config.resolve(), only))
+    else:
+        actions = submit_study(plan, config, only=only, partition=partition)
+    submitted = any(a.job_id for a in actions if a.action == "submit")
+    rows = [{"script": a.slurm.name, "runs": a.slurm.label, "nodes": a.slurm.nodes, "gpus_per_node": a.slurm.gpus,
+             "after": [n for n in a.slurm.after if n in {b.slurm.name for b in actions if b.action != "done"}],
+             "action": a.action, "job_id": a.job_id, "slurm_state": a.state} for a in actions]
+    if as_json:
+        print_json({"plan": _plan_rows(plan), "slurm": rows, "submitted": submitted})
+        return
+    _show_slurm(rows, dry_run)
+    count = {k: sum(r["action"] == k for r in rows) for k in ("submit", "done", "queued")}
+    folder = plan.study_dir / "slurm"
+    kept = f"{count['done']} done, {count['queued']} still pending or running in Slurm (not resubmitted)"
+    if dry_run:
+        out_console.print(f"dry run: would submit {count['submit']} jobs; {kept}")
+    elif not count["submit"]:
+        out_console.print(f"nothing to submit: {kept}")
+    elif submitted:
+        out_console.print(f"[green]submitted[/] {count['submit']} jobs; {kept}. Scripts and logs in {folder}; "
+                          f"follow them with `limacot run --config {config} --out {plan.study_dir} --status`")
+    else:
+        out_console.print(f"sbatch not found: scripts written to {folder}; submit them with `bash "
+                          f"{folder / 'submit.sh'}` where Slurm is available ({kept})")
+
+
+def _show_slurm(rows: list[dict], dry_run: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title="slurm jobs" + (" (dry run: nothing submitted)" if dry_run else ""), title_justify="left")
+    for column in ("script", "runs", "nodes", "GPUs/node", "after (afterok)", "action"):
+        table.add_column(column)
+    for r in rows:
+        after = ", ".join(r["after"]) if len(r["after"]) <= 3 else f"the {len(r['after'])} jobs above"
+        action = {"submit": "submit" if dry_run else f"submitted {r['job_id'] or ''}",
+                  "queued": f"queued {r['job_id']} {r['slurm_state']}"}.get(r["action"], r["action"])
+        table.add_row(r["script"], r["runs"], str(r["nodes"]), str(r["gpus_per_node"]), after, action)
+    out_console.print(table)
+
+
+def _show_status(plan, as_json: bool) -> None:
+    """--status: every job's state, Slurm job id and log."""
+    from rich.table import Table
+
+    from limacot.run.status import counts, study_status
+
+    statuses = study_status(plan)
+    if as_json:
+        print_json([s.__dict__ for s in statuses])
+        return
+    slurm = any(s.slurm_job for s in statuses)  # the Slurm columns only for a submitted study
+    table = Table(title=f"{plan.study_dir}: {counts(statuses)}", title_justify="left")
+    for column in ("stage", "job", "key", "state") + ("slurm job", "log") * slurm + ("detail",):
+        table.add_column(column, overflow="fold", no_wrap=column in ("key", "state"))
+    colour = {"done": "green", "failed": "bold red", "running": "yellow", "pending": "dim"}
+    for s in statuses:
+        row = [s.stage, s.label, s.key, f"[{colour[s.state]}]{s.state}[/]"]
+        if slurm:
+            row += [f"{s.slurm_job} {s.slurm_state or ''}".strip() if s.slurm_job else "", s.log or ""]
+        table.add_row(*row, s.detail)
     out_console.print(table)
