@@ -185,6 +185,7 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
     Under a multi-process launch (`accelerate launch --num_processes N`), process r answers
     pending prompts r, r+N, ... into its own journal `OUT/parts/rank-<r>.jsonl`; the main
     process then writes generations.jsonl in prompt order, the same bytes as one process.
+    Batches are formed from prompts of similar length (longest first).
     """
     if batch_size < 1:
         raise LimacotInputError(f"batch size must be at least 1, got {batch_size}")
@@ -205,6 +206,7 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
     with Journal(journal_path) as journal:
         if mine:
             model, tokenizer = load_model(model_spec, resolved), load_tokenizer(model_spec)
+            mine = _by_length(mine, tokenizer)
         for start in range(0, len(mine), batch_size):
             batch = mine[start:start + batch_size]
             replies = answer_batch(model, tokenizer, [m for _, _, m in batch], settings,
@@ -216,6 +218,16 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
                     on_answer(row)
     group.barrier()
     return _merge_output(out_dir, [pid for pid, _ in prompts]) if group.is_main else []
+
+
+def _by_length(items: list[tuple[int, str, list]], tokenizer) -> list[tuple[int, str, list]]:
+    """The prompts longest first, so that a batch holds prompts of similar length (little
+    padding); answers do not depend on their batch, and the output is written in prompt order."""
+    def length(item) -> int:
+        text = tokenizer.apply_chat_template(list(item[2]), add_generation_prompt=True, tokenize=False)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return sorted(items, key=lambda item: (-length(item), item[0]))
 
 
 def _start_output(out_dir: Path, record: dict, done: list[dict]) -> None:
