@@ -30,9 +30,10 @@ def test_grid_and_pairs():
     assert len(compared) == 4
 
 
-def test_paper_config_plans_offline(tmp_path):
-    """The seed study validates and plans without network (hub ids are only named)."""
-    config = load_config(CONFIGS / "paper" / "lima-cot-llama.yaml", StudyConfig)
+@pytest.mark.parametrize("name", ["lima-cot-llama.yaml", "lima-cot-llama-lora.yaml"])
+def test_paper_config_plans_offline(tmp_path, name):
+    """The seed study (full and one-GPU LoRA) validates and plans without network (hub ids are only named)."""
+    config = load_config(CONFIGS / "paper" / name, StudyConfig)
     plan = build_plan(config, tmp_path)
     stages = [j.stage for j in plan.jobs]
     assert stages.count("train") == 2 * 3 * 3 * 3 and stages.count("eval") == 2 * (1 + 27)
