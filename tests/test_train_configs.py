@@ -47,3 +47,13 @@ def test_dev_prompts_file_has_50_prompts():
 
     lines = (CONFIGS / "train" / "dev_prompts.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 50 and all(json.loads(line)["prompt"].strip() for line in lines)
+
+
+def test_lima_batch_is_64_for_the_7b_8b_presets():
+    """LIMA: "32 examples (64 for smaller models)"; the study's backbones are 7B/8B."""
+    from limacot.train.config import recipe_defaults
+
+    assert recipe_defaults()["lima"]["effective_batch_size"] == 64
+    for path in (p for p in PRESETS if p.stem.startswith("lima-")):
+        config = resolve_train_config(load_config(path, TrainConfig).model_copy(update={"data": "train.jsonl"}))
+        assert config.effective_batch_size == 64, path.name

@@ -145,16 +145,22 @@ def load_model(spec: str | ResolvedModel = "embedded", options: ComputeOptions |
 
 
 def _load_adapter(path: Path, kwargs: dict):
-    """A PEFT adapter folder: its base model with the adapter (and trained token rows) merged in."""
+    """A PEFT adapter folder: its base model with the adapter (and trained token rows) merged in,
+    and the folder's generation config when it has one (the trained stop tokens, e.g. <EOT>;
+    the base model's own would not stop at them)."""
     from peft import AutoPeftModelForCausalLM
+    from transformers import GenerationConfig
 
     try:
-        return AutoPeftModelForCausalLM.from_pretrained(str(path), **kwargs).merge_and_unload()
+        model = AutoPeftModelForCausalLM.from_pretrained(str(path), **kwargs).merge_and_unload()
     except OSError as err:
         base = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
         raise LimacotInputError(f"{path}: could not load the adapter's base model '{base}' ({err}). Merge the "
                                 f"adapter where its base is available (limacot train --merge), or make the base "
                                 f"model reachable (HF cache, or the same path) here") from err
+    if (path / "generation_config.json").is_file():
+        model.generation_config = GenerationConfig.from_pretrained(str(path))
+    return model
 
 
 def load_tokenizer(spec: str | ResolvedModel = "embedded", *, trust_remote_code: bool = False):

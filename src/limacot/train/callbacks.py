@@ -1,8 +1,16 @@
-"""Trainer callbacks: metrics.jsonl, a rich progress bar, and per-epoch model exports.
+"""Trainer callbacks: metrics.jsonl, a rich progress bar, per-epoch model exports, and the
+stop after the save window.
 
 `EpochExport` copies the model files of the checkpoint the Trainer has just saved (the
 Trainer gathers sharded weights for DeepSpeed/FSDP itself) into `checkpoints/epoch-K/`
 for the epochs inside the save window, atomically (a temp folder renamed into place).
+A LoRA checkpoint holds only the adapter, so the export adds the model's generation config
+(its stop tokens: the template's end of turn).
+
+`StopAfterWindow` ends training after the save at the end of the window's last epoch. The
+Trainer's step count and learning-rate schedule stay those of all `epochs`, so each saved
+checkpoint is the one a full run would save; the later epochs, which nothing selects, are
+simply not trained.
 """
 
 from __future__ import annotations
@@ -94,22 +102,28 @@ class RichProgress(TrainerCallback):
 
 
 class EpochExport(TrainerCallback):
-    """After each epoch-end save inside [first, last], export the model to checkpoints/epoch-K."""
+    """After each epoch-end save inside [first, last], export the model to checkpoints/epoch-K
+    (again on resume: the export of the checkpoint resumed from may not have finished)."""
 
     def __init__(self, checkpoints_dir: Path, window: tuple[int, int]):
         self.dir = checkpoints_dir
         self.window = window
 
-    def on_save(self, args, state, control, **kwargs):
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if state.global_step:  # resumed: a kill may have cut short the export of the checkpoint resumed from
+            self.on_save(args, state, control, model=model)
+
+    def on_save(self, args, state, control, model=None, **kwargs):
         epoch = epoch_of(state)
         if not state.is_world_process_zero or not self.window[0] <= epoch <= self.window[1]:
             return
         source = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        export_model_files(source, self.dir / f"epoch-{epoch}")
+        export_model_files(source, self.dir / f"epoch-{epoch}", getattr(model, "generation_config", None))
 
 
-def export_model_files(source: Path, target: Path) -> None:
-    """Copy the model/tokenizer files of a Trainer checkpoint to `target`, atomically."""
+def export_model_files(source: Path, target: Path, generation_config=None) -> None:
+    """Copy the model/tokenizer files of a Trainer checkpoint to `target`, atomically, adding
+    `generation_config` when the checkpoint has none (a LoRA adapter)."""
     if target.exists():
         return
     tmp = target.with_name(f".{target.name}.tmp")
@@ -118,4 +132,17 @@ def export_model_files(source: Path, target: Path) -> None:
     for pattern in MODEL_FILES:
         for path in source.glob(pattern):
             shutil.copy2(path, tmp / path.name)
+    if generation_config is not None and not (tmp / "generation_config.json").exists():
+        generation_config.save_pretrained(tmp)
     tmp.rename(target)
+
+
+class StopAfterWindow(TrainerCallback):
+    """Stop once the checkpoint of epoch `last` is saved (see the module docstring)."""
+
+    def __init__(self, last: int):
+        self.last = last
+
+    def on_save(self, args, state, control, **kwargs):
+        if epoch_of(state) >= self.last:
+            control.should_training_stop = True

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from limacot.cli_common import handled_errors, out_console, print_json
+from limacot.cli_common import ATTN_FLAG, DEVICE_FLAG, compute_flags, handled_errors, out_console, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +25,10 @@ def train_command(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1),
     seed: Optional[int] = typer.Option(None, "--seed"),
     merge: bool = typer.Option(False, "--merge", help="LoRA: merge the adapters into final/ weights."),
+    device: Optional[str] = DEVICE_FLAG,
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="auto | bfloat16 | float16 | float32 (auto: float32 "
+                                        "for full fine-tuning, a bf16 base for LoRA on a GPU, fp32 on CPU)."),
+    attn: Optional[str] = ATTN_FLAG,
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last complete checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the selection and summary as JSON."),
 ) -> None:
@@ -36,7 +40,7 @@ def train_command(
     with handled_errors():
         cfg = load_config(config, TrainConfig) if config else TrainConfig()
         overrides = {"model": model, "data": data, "method": method, "recipe": recipe, "epochs": epochs,
-                     "max_steps": max_steps, "seed": seed, "merge": merge or None}
+                     "max_steps": max_steps, "seed": seed, "merge": merge or None, **compute_flags(device, dtype, attn)}
         merged = {**cfg.model_dump(exclude_unset=True), **{k: v for k, v in overrides.items() if v is not None}}
         cfg = validate_config(merged, TrainConfig, origin="train config with flags")
         result = train(cfg, out, resume=resume, progress=not as_json)
@@ -44,6 +48,9 @@ def train_command(
         print_json({"run_dir": str(result.run_dir), "final": str(result.final), "selection": result.selection,
                     "summary": result.summary})
     else:
-        chosen = result.selection.get("chosen_epoch")
+        chosen, summary = result.selection.get("chosen_epoch"), result.summary
+        if summary.get("stopped_after_window"):
+            out_console.print(f"stopped after epoch {summary['epochs_trained']:g} of {summary['epochs_scheduled']}: "
+                              f"the save window ends there (stop_after_window)")
         out_console.print(f"[green]trained[/]: final/ = epoch {chosen} ({result.selection.get('reason')}); "
                           f"run folder {result.run_dir}")

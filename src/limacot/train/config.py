@@ -4,6 +4,7 @@
     model: embedded
     data: out/data/lima+cot/1000/train.jsonl
     epochs: 15          # ... any recipe value can be overridden
+    dtype: auto         # with device and attn_implementation (limacot.compute); auto per method: methods.py
 
 `resolve_train_config` fills every None from the recipe; the resolved config is saved in
 the run folder, so a run records every value it used.
@@ -65,10 +66,13 @@ class TrainConfig(ComputeOptions):
     residual_dropout: float | None = Field(None, ge=0, lt=1)
     template: str | None = None
     save_window: tuple[int, int] | None = None
+    stop_after_window: bool = Field(True, description="stop after the save window's last epoch (the schedule "
+                                    "still spans all epochs, so the window's checkpoints are a full run's)")
     selection: str | None = Field(None, description="last | min_dev_loss | module:function scorer")
 
     dev_prompts: str | list[str] | None = Field(None, description="JSONL/data file of prompts, or a list")
     dev_max_new_tokens: int = Field(256, ge=1)
+    dev_batch_size: int = Field(8, ge=1, description="dev prompts answered together (answers do not depend on it)")
     dev_data: str | None = Field(None, description="held-out conversations for the dev loss")
     seed: int = 0
     deterministic: bool = False

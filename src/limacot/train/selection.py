@@ -1,7 +1,9 @@
 """Checkpoint selection: dev answers at each saved epoch, a policy, and `final/`.
 
 Candidates are the exported `checkpoints/epoch-K/` folders. For each, answers to the dev
-prompts are generated with LIMA's sampling and stored in `dev_generations/epoch-K.jsonl`.
+prompts are generated with LIMA's sampling, in batches, and stored in
+`dev_generations/epoch-K.jsonl`; dev prompt i is sampled with seed `seed + i`, so its
+answer does not depend on the batch size.
 Policies: `last` (the latest epoch), `min_dev_loss` (lowest held-out loss), or a scorer
 given as `module:function`, called as `function(candidates) -> {epoch: score}` (higher
 is better; candidates are dicts with epoch, path, dev_loss and dev_generations, the path
@@ -18,7 +20,7 @@ from typing import Callable
 
 from limacot.atomic import atomic_write_json, atomic_write_jsonl
 from limacot.errors import LimacotInputError
-from limacot.generation import GenerationSettings, answer
+from limacot.generation import GenerationSettings, answer_batch
 
 
 def dev_losses(log_history: list[dict]) -> dict[int, float]:
@@ -32,16 +34,21 @@ def candidates(run_dir: Path, losses: dict[int, float]) -> list[dict]:
              "dev_generations": str(run_dir / "dev_generations" / f"{p.name}.jsonl")} for p in found]
 
 
-def generate_dev_answers(candidate: dict, prompts: list[tuple[str, list[dict]]], max_new_tokens: int,
-                         seed: int, load: Callable) -> None:
-    """Answer every dev prompt with the candidate's weights (skipped when already done)."""
+def generate_dev_answers(candidate: dict, prompts: list[tuple[str, list[dict]]], settings: GenerationSettings,
+                         batch_size: int, load: Callable) -> None:
+    """Answer every dev prompt with the candidate's weights (`load(path) -> (model, tokenizer)`),
+    `batch_size` prompts at a time, prompt i with seed `settings.seed + i`; skipped when done."""
     out = Path(candidate["dev_generations"])
     if out.exists():
         return
     model, tokenizer = load(candidate["path"])
-    settings = GenerationSettings(max_new_tokens=max_new_tokens, seed=seed)
-    rows = [{"id": pid, "prompt": msgs[-1]["content"], **answer(model, tokenizer, msgs, settings, seed=seed + i)}
-            for i, (pid, msgs) in enumerate(prompts)]
+    rows = []
+    for start in range(0, len(prompts), batch_size):
+        batch = prompts[start:start + batch_size]
+        seeds = [settings.seed + start + i for i in range(len(batch))]
+        replies = answer_batch(model, tokenizer, [messages for _, messages in batch], settings, seeds=seeds)
+        rows += [{"id": pid, "prompt": messages[-1]["content"], **reply}
+                 for (pid, messages), reply in zip(batch, replies)]
     atomic_write_jsonl(out, rows)
 
 

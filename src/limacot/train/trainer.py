@@ -4,7 +4,8 @@
 `sft`) from `learning_rate` to `min_learning_rate` rather than to zero, after an optional
 linear warmup. Everything else (optimizer, accumulation, loss normalisation by the number
 of trained tokens in the whole effective batch, DDP/FSDP/DeepSpeed, checkpoints and resume)
-is the Trainer's own.
+is the Trainer's own; `train_from` adds one case to resume: a run that had already stopped
+after its save window trains no further.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from transformers import Trainer, TrainingArguments
+import torch
+from transformers import Trainer, TrainerState, TrainingArguments
 from transformers.optimization import get_wsd_schedule
+from transformers.trainer_utils import TrainOutput
 
+from limacot.compute import Compute
 from limacot.errors import LimacotInputError
+from limacot.train.callbacks import epoch_of
 from limacot.train.config import TrainConfig
 
 
@@ -51,18 +56,19 @@ def gradient_accumulation(config: TrainConfig, world: int) -> int:
     return config.effective_batch_size // per_step
 
 
-def _precision(config: TrainConfig) -> dict:
-    import torch
-
+def _precision(config: TrainConfig, cuda: bool) -> dict:
     choice = config.precision
     if choice == "auto":
-        choice = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+        choice = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
     return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
 
 
-def training_arguments(config: TrainConfig, trainer_dir: Path, has_dev: bool) -> TrainingArguments:
-    """TrainingArguments for a resolved config (see recipes.yaml for the recipe values)."""
-    world = world_size()
+def training_arguments(config: TrainConfig, compute: Compute, trainer_dir: Path, has_dev: bool) -> TrainingArguments:
+    """TrainingArguments for a resolved config (see recipes.yaml for the recipe values) on
+    `compute.device` (`device: cpu` trains on CPU even where there is a GPU)."""
+    world, cuda = world_size(), compute.device.type == "cuda"
+    if cuda and world == 1:
+        torch.cuda.set_device(compute.device)  # the Trainer trains on the current CUDA device
     args = TrainingArguments(
         output_dir=str(trainer_dir),
         num_train_epochs=config.epochs,
@@ -89,22 +95,38 @@ def training_arguments(config: TrainConfig, trainer_dir: Path, has_dev: bool) ->
         disable_tqdm=True,
         remove_unused_columns=False,
         dataloader_num_workers=0,
-        dataloader_pin_memory=_cuda(),
-        use_cpu=not _cuda(),  # without it, accelerate does not set up multi-process CPU (gloo) DDP
-        ddp_backend="gloo" if world > 1 and not _cuda() else None,
+        dataloader_pin_memory=cuda,
+        use_cpu=not cuda,  # without it, accelerate does not set up multi-process CPU (gloo) DDP
+        ddp_backend="gloo" if world > 1 and not cuda else None,
         ddp_find_unused_parameters=False if world > 1 else None,
-        **_precision(config),
+        **_precision(config, cuda),
     )
     return args
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def last_complete_checkpoint(trainer_dir: Path) -> Path | None:
     """The newest checkpoint-<step> whose trainer_state.json (written last) exists."""
     done = [p for p in trainer_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def train_from(trainer: Trainer, checkpoint: Path | None, stop_epoch: int | None) -> TrainOutput:
+    """`trainer.train()`, resumed from `checkpoint` when there is one.
+
+    A checkpoint at or after `stop_epoch` belongs to a run that had already stopped after its
+    save window (and was killed later, say while answering the dev prompts): the Trainer would
+    train on into the next epoch, so instead its state is read back and the save callbacks run
+    again (they are idempotent: an export cut short by the kill is made now). This matches the
+    Trainer's own resume of a run that finished all its steps; the train loss returned is then
+    the mean of the logged losses."""
+    if checkpoint is None or stop_epoch is None:
+        return trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    if epoch_of(state) < stop_epoch:
+        return trainer.train(resume_from_checkpoint=str(checkpoint))
+    state.is_world_process_zero = trainer.is_world_process_zero()
+    state.is_local_process_zero = trainer.is_local_process_zero()
+    trainer.state = state
+    trainer.control = trainer.callback_handler.on_save(trainer.args, state, trainer.control)
+    losses = [h["loss"] for h in state.log_history if "loss" in h]
+    return TrainOutput(state.global_step, sum(losses) / len(losses) if losses else 0.0, {})
