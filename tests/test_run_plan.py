@@ -51,6 +51,12 @@ def test_keys_are_stable_and_follow_inputs(tmp_path):
     second = {j.label: j.key for j in build_plan(changed, tmp_path).jobs}
     assert all(second[k] == v for k, v in first.items() if k.startswith(("train", "generate", "data")))
     assert all(second[k] != v for k, v in first.items() if k.startswith(("eval", "compare")))
+    train = config.train.model_copy(update={"overrides": {**config.train.overrides, "dev_batch_size": 3}})
+    batched = {j.label: j.key for j in build_plan(config.model_copy(update={"train": train}), tmp_path).jobs}
+    assert batched == first  # how dev answers are batched changes no weight or answer
+    train = config.train.model_copy(update={"overrides": {**config.train.overrides, "learning_rate": 1e-3}})
+    faster = {j.label: j.key for j in build_plan(config.model_copy(update={"train": train}), tmp_path).jobs}
+    assert all(faster[k] != v for k, v in first.items() if k.startswith("train"))
 
 
 def test_study_sizes_must_be_built(tmp_path):

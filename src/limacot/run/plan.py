@@ -33,6 +33,7 @@ from limacot.run.grid import Cell, expand, pairs
 MARKER = "limacot-stage.json"
 GPU_STAGES = ("train", "eval", "generate")
 NOT_HASHED = {"device"}  # compute settings that place a model without changing its numbers
+TRAIN_NOT_HASHED = {"dev_batch_size", "logging_steps", "report_to"}  # train settings that change no weight or answer
 
 
 @dataclass
@@ -144,7 +145,7 @@ def _train_inputs(config: StudyConfig, cell: Cell, data: Job) -> dict:
               "model": config.backbones[cell.backbone], "seed": cell.seed,
               "data": str(data.out / cell.variant / cell.size / "train.jsonl")}
     resolved = resolve_train_config(TrainConfig.model_validate(values))
-    hashed = resolved.model_dump(mode="json", exclude={"data", *NOT_HASHED})
+    hashed = resolved.model_dump(mode="json", exclude={"data", *NOT_HASHED, *TRAIN_NOT_HASHED})
     return {"config": resolved.model_dump(mode="json"), "hashed": hashed, "data_key": data.key,
             "variant": cell.variant, "size": cell.size, "model": _model_identity(resolved.model)}
 
