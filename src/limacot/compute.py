@@ -7,11 +7,12 @@
                                            float16 on other CUDA devices, float32 on CPU
     attn_implementation: sdpa (default) | eager | flash_attention_2 | flash_attention_3 | flex_attention
 
-`ComputeOptions` is the one declaration of these fields: the stage configs (eval, generate,
-judge, train) and the study config inherit it, and the CLI flags `--device`, `--dtype` and
-`--attn` set the same fields. `resolve_compute` turns the names into torch objects; a
-requested flash-attention kernel that is not installed (or a CPU device) falls back to sdpa,
-logged once with the reason.
+`ComputeOptions` is the one declaration of these fields: the eval and train configs inherit
+it, generate and judge take one, a study config holds one as `compute:`, and the CLI flags
+`--device`, `--dtype` and `--attn` set the same fields. `resolve_compute` turns the names into
+torch objects; a requested flash-attention kernel that is not installed (or a CPU device) falls
+back to sdpa, logged once with the reason. `process_group` is this process's place in a
+multi-process launch (`accelerate launch`), for the stages that split their work across it.
 """
 
 from __future__ import annotations
