@@ -254,26 +254,22 @@ def embedded(tmp_path_factory):
     real = models._dequantize_gguf
 
     def spy(gguf: Path):
+        seen["conversions"] = seen.get("conversions", 0) + 1
         seen["model"], seen["tokenizer"] = real(gguf)
         return seen["model"], seen["tokenizer"]
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LIMACOT_HOME", str(tmp_path_factory.mktemp("limacot_home")))
         patch.setattr(models, "_dequantize_gguf", spy)
-        start = time.perf_counter()
         model = models.load_model("embedded")
-        seen["convert_s"] = time.perf_counter() - start
-        start = time.perf_counter()
         seen["reloaded"] = models.load_model("embedded")
-        seen["reload_s"] = time.perf_counter() - start
         seen["converted"], seen["converted_tokenizer"] = model, models.load_tokenizer("embedded")
         yield seen
 
 
 @pytest.mark.embedded
 def test_embedded_converted_matches_gguf(embedded):
-    print(f"\nconversion {embedded['convert_s']:.1f}s, second load {embedded['reload_s']:.2f}s")
-    assert embedded["reload_s"] < 2.0
+    assert embedded["conversions"] == 1  # the second load reads the cached checkpoint, no conversion
     tokenizer, gguf_tokenizer = embedded["converted_tokenizer"], embedded["tokenizer"]
     text = "What is the capital of France? 대한민국의 수도는 어디인가요?"
     assert tokenizer(text).input_ids == gguf_tokenizer(text).input_ids
