@@ -104,6 +104,10 @@ class OpenAIJudge:
                  sleep: Callable[[float], None] = time.sleep):
         self.model, self.endpoint, self.options = model, chat_endpoint(base_url), options
         self._key = os.environ.get(options.api_key_env) or None
+        if self._key and not self._key.isprintable():
+            raise LimacotInputError(f"the API key in ${options.api_key_env} contains a line break or another control "
+                                    f"character (often a newline kept from the file it was read from); an HTTP "
+                                    f"header cannot carry it. Set the variable to the key alone")
         self._json = options.json_mode != "off"
         self._json_lock = threading.Lock()
         self._sleep = sleep
@@ -180,13 +184,13 @@ class OpenAIJudge:
             data = json.loads(raw.decode("utf-8"))
             text = data["choices"][0]["message"]["content"]
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError):
-            return _Failure(f"unreadable response body: {_clip(raw)}")
+            return _Failure(f"unreadable response body: {self._clip(raw)}")
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-        return JudgeReply(text if isinstance(text, str) else "", usage)
+        return JudgeReply(self._redact(text) if isinstance(text, str) else "", usage)  # a reply echoing the key
 
     def _http_error(self, err: urllib.error.HTTPError, used_json: bool) -> _Failure:
         try:
-            detail = _clip(err.read() if err.fp else b"")
+            detail = self._clip(err.read() if err.fp else b"")
         except (OSError, TimeoutError):
             detail = "(body unreadable)"
         if err.code == 400 and used_json and self.options.json_mode == "auto" and "response_format" in detail:
@@ -209,6 +213,11 @@ class OpenAIJudge:
 
     def _redact(self, text: str) -> str:
         return redact(text, self._key)
+
+    def _clip(self, raw: bytes) -> str:
+        """A server's body for a message: the key removed first, then shortened (a key cut in
+        half by the shortening would no longer be found)."""
+        return _clip(self._redact(raw.decode("utf-8", "replace")))
 
 
 def redact(text: str, key: str | None) -> str:
