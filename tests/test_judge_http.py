@@ -62,13 +62,13 @@ class FaultServer:
             action = "ok"
         if action == "refuse-json" and "response_format" in body:
             return self.send(handler, 400, b'{"error": {"message": "response_format is not supported"}}')
+        key = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
         status, payload, headers = {
             "429": (429, b'{"error": "rate limited"}', {"Retry-After": "0.05"}),
             "500": (500, b"internal error", {}),
             "garbage": (200, b"<html>proxy error</html>", {}),
             "401-echo": (401, f'{{"error": "bad key {handler.headers.get("Authorization")}"}}'.encode(), {}),
-            "400-long-echo": (400, f'{{"error": "{"x" * 180} {(handler.headers.get("Authorization") or "")[7:]}"}}'.encode(),
-                              {}),
+            "400-long-echo": (400, f'{{"error": "{"x" * 180} {key}"}}'.encode(), {}),  # the key near the cut
         }.get(action, (200, json.dumps({"choices": [{"message": {"role": "assistant", "content": self.reply}}],
                                         "usage": {"prompt_tokens": 100, "completion_tokens": 9}}).encode(), {}))
         self.send(handler, status, payload, headers)
