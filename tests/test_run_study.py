@@ -52,7 +52,14 @@ def test_kill_9_mid_grid_then_rerun_equals_uninterrupted(tiny_study):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not list((tiny_study / "killed" / "stages").glob("judge/*/limacot-stage.json")), "finished before the kill"
-    subprocess.run(cmd + ["--out", str(tiny_study / "killed")], check=True, capture_output=True, timeout=600, env=env)
+    finished = len(list((tiny_study / "killed").rglob("limacot-stage.json")))
+    rerun = subprocess.run(cmd + ["--out", str(tiny_study / "killed")], check=True, capture_output=True, text=True,
+                           timeout=600, env={**env, "COLUMNS": "250"})
+    states = [line.split()[0] for line in rerun.stderr.splitlines()
+              if line.split() and line.split()[0] in ("cached", "run", "resume", "done")]
+    total = len(list((tiny_study / "whole").rglob("limacot-stage.json")))
+    assert finished >= 2 and states.count("cached") == finished  # the rerun ran no finished job again...
+    assert states.count("run") + states.count("resume") == states.count("done") == total - finished  # ...only the rest
 
     for name, drop in (("cells", ()), ("metrics", ()), ("comparisons", ()), ("judgments", ()),
                        ("stage_runs", ("started", "finished", "seconds", "output", "config"))):
