@@ -58,9 +58,15 @@ def test_kill_9_then_resume_equals_uninterrupted(setup):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (tmp / "killed" / "final").exists(), "the run finished before it could be killed"
+    # Mark the first logged step: a resumed run keeps the lines of the steps it does not redo,
+    # a restart from scratch would log step 1 again and lose the mark.
+    metrics = tmp / "killed" / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("".join(line + "\n" for line in [json.dumps({**json.loads(lines[0]), "mark": 1})] + lines[1:]))
 
     cmd, kw = limacot("--config", cfg, "--out", str(tmp / "killed"), "--resume", cwd=tmp)
     subprocess.run(cmd, check=True, capture_output=True, timeout=300, **kw)
+    assert json.loads(metrics.read_text().splitlines()[0]).get("mark") == 1  # resumed at step > 0
     whole, resumed = final_weights(tmp / "whole"), final_weights(tmp / "killed")
     for name, tensor in whole.items():
         assert torch.allclose(tensor, resumed[name], atol=1e-6), name
