@@ -103,6 +103,16 @@ def test_config_errors_are_input_errors(study):
         load_config(study / "missing.yaml", DataBuildConfig)
 
 
+def test_a_key_given_twice_is_an_input_error(study):
+    """Plain YAML keeps the last of two equal keys: the second `lima` variant would silently
+    replace the first."""
+    path = study / "twice.yaml"
+    path.write_text("sources:\n  lima: {path: lima.jsonl}\nvariants:\n  lima: {mix: {lima: all}}\n"
+                    "  lima: {mix: {lima: 3}}\n", encoding="utf-8")
+    with pytest.raises(LimacotInputError, match=r"twice.yaml: key 'lima' is given twice \(line 4 and line 5\)"):
+        load_config(path, DataBuildConfig)
+
+
 def test_size_larger_than_pool_is_an_input_error(study):
     config = load_config(study / "data.yaml", DataBuildConfig).model_copy(update={"sizes": [100]})
     with pytest.raises(LimacotInputError, match="100"):

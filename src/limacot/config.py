@@ -116,13 +116,34 @@ def _resolve_paths(raw: object, base: Path, fields: tuple[str, ...]) -> object:
     return raw
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping of a config file gives the same key twice."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (plain YAML
+    keeps the last one silently: a second `lima:` variant would replace the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise DuplicateKeyError(f"key '{key}' is given twice (line {seen[key] + 1} and line "
+                                        f"{key_node.start_mark.line + 1}); keep one")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path, model: type[Config]) -> Config:
     """Read YAML at `path` into `model`; any problem is a LimacotInputError naming the key."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except FileNotFoundError:
         raise LimacotInputError(f"{path}: config file not found") from None
+    except DuplicateKeyError as err:
+        raise LimacotInputError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         raise LimacotInputError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(raw, dict):
