@@ -198,3 +198,21 @@ def test_kill_9_then_resume_gives_every_answer_once(saved_model, tmp_path):
     fresh = answer_batch(model, tokenizer, messages, GenerationSettings(max_new_tokens=6, seed=3),
                          seeds=[3 + i for i in range(8)])
     assert [{k: r[k] for k in ("answer", "tokens", "finish_reason")} for r in rows] == fresh
+
+
+def test_batches_hold_prompts_of_similar_length_and_the_file_keeps_prompt_order(saved_model, tmp_path, monkeypatch):
+    import limacot.generation as generation
+
+    texts = ["short", "a much longer prompt " * 6, "mid length prompt here", "a much longer prompt " * 5]
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": str(i), "prompt": t} for i, t in enumerate(texts)])
+    batches, original = [], generation.answer_batch
+
+    def spy(model, tokenizer, conversations, settings, **kwargs):
+        batches.append([m[-1]["content"] for m in conversations])
+        return original(model, tokenizer, conversations, settings, **kwargs)
+
+    monkeypatch.setattr(generation, "answer_batch", spy)
+    rows = generate_file(saved_model, prompts, tmp_path / "out", GenerationSettings(max_new_tokens=3), batch_size=2)
+    assert batches == [[texts[1], texts[3]], [texts[2], texts[0]]]  # longest first, the two long ones together
+    written = [json.loads(line)["id"] for line in (tmp_path / "out" / "generations.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == written == ["0", "1", "2", "3"]

@@ -32,6 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from limacot.compute import resolve_device
 from limacot.errors import LimacotInputError
 from limacot.run.config import StudyConfig
 from limacot.run.execute import Rows, finish_job, start_work
@@ -120,11 +121,8 @@ def accelerate_config(job: Job) -> str | None:
 
 
 def _uses_cuda(device: str) -> bool:
-    if device == "cpu":
-        return False
-    import torch  # heavy; only a launched job needs it
-
-    return device.startswith("cuda") or torch.cuda.is_available()
+    """Whether the job runs on CUDA (`limacot.compute`'s resolution; a GPU asked for but absent is exit 2)."""
+    return resolve_device(device).type == "cuda"
 
 
 def _check_gpus(processes: int) -> None:
