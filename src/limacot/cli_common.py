@@ -12,8 +12,9 @@ from typing import Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from limacot.errors import LimacotInputError
+from limacot.errors import LimacotInputError, redact_secrets
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -33,22 +34,28 @@ state = _State()
 
 @contextmanager
 def handled_errors() -> Iterator[None]:
-    """Map exceptions to the exit-code contract: 2 for bad input, 1 for anything else."""
+    """Map exceptions to the exit-code contract: 2 for bad input, 1 for anything else. This is the
+    one place where errors become messages: registered secrets are removed (limacot.errors) and
+    the text is printed as is (a path like '[red]x.jsonl' is not styling)."""
     try:
         yield
     except LimacotInputError as err:
-        if state.debug:
-            traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True)
+        _debug_traceback()
+        err_console.print(f"[bold red]error:[/] {escape(redact_secrets(str(err)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as err:  # everything else is a failure, not bad input
-        if state.debug:
-            traceback.print_exc()
-        err_console.print(f"[bold red]failed:[/] {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+        _debug_traceback()
+        message = escape(redact_secrets(f"{type(err).__name__}: {err}"))
+        err_console.print(f"[bold red]failed:[/] {message} (rerun with --debug for the traceback)",
                           highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+
+
+def _debug_traceback() -> None:
+    if state.debug:
+        sys.stderr.write(redact_secrets(traceback.format_exc()))
 
 
 def print_json(obj: object) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import socket
 import threading
 import time
@@ -31,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from limacot.errors import LimacotInputError
+from limacot.errors import LimacotInputError, redact_secrets, register_secret
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -104,6 +103,7 @@ class OpenAIJudge:
                  sleep: Callable[[float], None] = time.sleep):
         self.model, self.endpoint, self.options = model, chat_endpoint(base_url), options
         self._key = os.environ.get(options.api_key_env) or None
+        register_secret(self._key)
         if self._key and not self._key.isprintable():
             raise LimacotInputError(f"the API key in ${options.api_key_env} contains a line break or another control "
                                     f"character (often a newline kept from the file it was read from); an HTTP "
@@ -212,20 +212,12 @@ class OpenAIJudge:
         return max(delay, min(retry_after, self.options.max_backoff)) if retry_after else delay
 
     def _redact(self, text: str) -> str:
-        return redact(text, self._key)
+        return redact_secrets(text, self._key)
 
     def _clip(self, raw: bytes) -> str:
         """A server's body for a message: the key removed first, then shortened (a key cut in
         half by the shortening would no longer be found)."""
         return _clip(self._redact(raw.decode("utf-8", "replace")))
-
-
-def redact(text: str, key: str | None) -> str:
-    """`text` without `key` and without anything that looks like a bearer token or an sk- key."""
-    if key:
-        text = text.replace(key, "***")
-    text = re.sub(r"(?i)(bearer\s+)\S+", r"\1***", text)
-    return re.sub(r"\bsk-[A-Za-z0-9_\-]{8,}", "sk-***", text)
 
 
 def _retry_after(headers) -> float | None:
