@@ -1,5 +1,5 @@
 """The HTTP judge against a small local server that misbehaves on purpose: 429, 500, garbage,
-hangs, refused JSON mode, an echoed key. Retries are bounded, errors are clear, the key never
+hangs, connections dropped mid-body, refused JSON mode, an echoed key. Retries are bounded, errors are clear, the key never
 leaks, and a killed or failed run leaves nothing half-written."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -27,7 +29,10 @@ runner = CliRunner()
 
 class FaultServer:
     """A /v1/chat/completions server on 127.0.0.1 that plays `script` (one behaviour per request,
-    then `default`): ok, slow, 429, 500, garbage, hang, 401-echo, refuse-json."""
+    then `default`): ok, slow, 429, 429-forever, 500, garbage, hang, 401-echo, refuse-json,
+    refuse-json-else-500, and dropped connections: cut-body (a Content-Length larger than the body,
+    then close), reset (part of the body, then a TCP reset), hangup (close before any reply),
+    bad-status (a status line that is not HTTP)."""
 
     def __init__(self, script=(), default="ok", reply='{"reason": "clearer", "verdict": "2"}'):
         self.script, self.default, self.reply = list(script), default, reply
@@ -60,18 +65,37 @@ class FaultServer:
         if action == "slow":
             time.sleep(0.3)
             action = "ok"
-        if action == "refuse-json" and "response_format" in body:
+        if action.startswith("refuse-json") and "response_format" in body:
             return self.send(handler, 400, b'{"error": {"message": "response_format is not supported"}}')
+        if action in ("cut-body", "reset", "hangup", "bad-status"):
+            return self.drop(handler, action)
         key = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
         status, payload, headers = {
             "429": (429, b'{"error": "rate limited"}', {"Retry-After": "0.05"}),
+            "429-forever": (429, b'{"error": "come back tomorrow"}', {"Retry-After": "86400"}),
             "500": (500, b"internal error", {}),
+            "refuse-json-else-500": (500, b"internal error", {}),
             "garbage": (200, b"<html>proxy error</html>", {}),
             "401-echo": (401, f'{{"error": "bad key {handler.headers.get("Authorization")}"}}'.encode(), {}),
             "400-long-echo": (400, f'{{"error": "{"x" * 180} {key}"}}'.encode(), {}),  # the key near the cut
         }.get(action, (200, json.dumps({"choices": [{"message": {"role": "assistant", "content": self.reply}}],
                                         "usage": {"prompt_tokens": 100, "completion_tokens": 9}}).encode(), {}))
         self.send(handler, status, payload, headers)
+
+    @staticmethod
+    def drop(handler, action):
+        """Break the connection in the way `action` names (see the class docstring)."""
+        handler.close_connection = True
+        if action == "hangup":
+            return
+        if action == "bad-status":
+            handler.wfile.write(b"SPAM 200 OK\r\n\r\n")
+            return
+        body = b'{"choices": [{"message": {"content": "{\\"verdict\\": \\"2\\"}"}}]}'
+        handler.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body) + 500}\r\n\r\n".encode() + body[:20])
+        if action == "reset":  # SO_LINGER 0: close() sends RST instead of FIN
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.connection.close()
 
     @staticmethod
     def send(handler, status, payload, headers=None):
@@ -128,6 +152,69 @@ def test_gives_up_after_the_retry_budget_with_a_clear_error(server_factory):
     with pytest.raises(JudgeCallError, match=r"failed after 3 attempts; last error: HTTP 500: internal error"):
         client(server, [], max_retries=2).complete(MESSAGES)
     assert len(server.requests) == 3
+
+
+def test_connections_dropped_mid_body_are_retried_like_a_5xx(server_factory):
+    server = server_factory(["cut-body", "reset", "hangup", "bad-status", "ok"])
+    sleeps: list[float] = []
+    reply = client(server, sleeps).complete(MESSAGES)
+    assert reply.text == '{"reason": "clearer", "verdict": "2"}'
+    assert len(server.requests) == 5 and len(sleeps) == 4
+    cut = server_factory(default="cut-body")
+    with pytest.raises(JudgeCallError, match=r"after 2 attempts; last error: connection dropped mid-response "
+                                             r"\(20 bytes received"):
+        client(cut, [], max_retries=1).complete(MESSAGES)
+
+
+class FakeTime:
+    """A clock that only the injected sleep moves: retries are tested without waiting."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def fake_time_client(server, fake: FakeTime, **options):
+    settings = {"timeout": 0.5, "max_retries": 5, "backoff": 0.01, "max_backoff": 0.2, **options}
+    return OpenAIJudge("judge-model", server.url, HttpOptions(**settings), sleep=fake.sleep, clock=fake.clock)
+
+
+def test_backoff_is_capped_from_above_even_with_a_huge_retry_after(server_factory):
+    server = server_factory(["429-forever", "500", "429-forever"], default="500")
+    fake = FakeTime()
+    with pytest.raises(JudgeCallError, match="failed after 9 attempts"):
+        fake_time_client(server, fake, backoff=0.05, max_backoff=0.3, max_retries=8).complete(MESSAGES)
+    assert len(server.requests) == 9 and len(fake.sleeps) == 8  # never more than max_retries + 1 attempts
+    assert all(0 < delay <= 0.3 for delay in fake.sleeps)  # never above max_backoff (Retry-After: one day)
+    assert fake.sleeps[0] == fake.sleeps[2] == 0.3  # ...and the long Retry-After does raise it to the cap
+    assert 0.0375 <= fake.sleeps[1] <= 0.1 and fake.sleeps[-1] >= 0.225  # 0.05 x 2^(n-1), jittered, capped
+
+
+def test_a_refused_json_mode_costs_one_resend_not_a_new_retry_budget(server_factory):
+    server = server_factory(["500"], default="refuse-json-else-500")
+    with pytest.raises(JudgeCallError, match="failed after 3 attempts"):
+        client(server, [], max_retries=2).complete(MESSAGES)
+    assert ["response_format" in r["body"] for r in server.requests] == [True, True, False, False]
+
+
+def test_no_retry_starts_past_the_total_deadline(server_factory):
+    server = server_factory(default="500")
+    fake = FakeTime()
+    with pytest.raises(JudgeCallError, match=r"gave up after 4 attempts .*--max-total-wait 100 s.*HTTP 500"):
+        fake_time_client(server, fake, backoff=10, max_backoff=1000, max_retries=50,
+                         max_total_wait=100).complete(MESSAGES)
+    assert len(fake.sleeps) == 3 and sum(fake.sleeps) <= 100  # ~10 + ~20 + ~40; waiting ~80 more would pass 100
+    assert len(server.requests) == 4
+    nothing = FakeTime()
+    with pytest.raises(JudgeCallError, match="gave up after 1 attempt in"):
+        fake_time_client(server, nothing, max_total_wait=0).complete(MESSAGES)
+    assert nothing.sleeps == []
 
 
 def test_timeouts_are_bounded(server_factory):
@@ -213,6 +300,8 @@ def test_cli_failure_exits_1_leaves_nothing_half_written_and_never_prints_the_ke
     result = runner.invoke(app, args)
     assert result.exit_code == 1 and "failed after 2 attempts" in result.output and KEY not in result.output
     assert not (out / "summary.json").exists() and not (out / "records.jsonl").exists()
+    result = runner.invoke(app, args + ["--max-total-wait", "0"])
+    assert result.exit_code == 1 and "gave up after 1 attempt in" in result.output
     server.default = "ok"
     result = runner.invoke(app, args + ["--json"])
     assert result.exit_code == 0, result.output

@@ -70,7 +70,10 @@ def judge(
     max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Longest judge reply, in tokens (API judges "
                                    "and --json-mode off)."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for one API response."),
-    max_retries: int = typer.Option(5, "--max-retries", min=0, help="Retries per request on 429/5xx/timeouts."),
+    max_retries: int = typer.Option(5, "--max-retries", min=0, help="Retries per request on 429/5xx/timeouts/"
+                                    "dropped connections."),
+    max_total_wait: float = typer.Option(600.0, "--max-total-wait", min=0, help="Seconds one API request may take "
+                                         "in all, retries and backoff included; no retry starts past it."),
     json_mode: str = typer.Option("auto", "--json-mode", help="auto | on: API judges are asked for JSON, local "
                                   "judges choose 1/2/tie by likelihood; off: free text, read by the parser."),
     resamples: int = typer.Option(2000, "--bootstrap", min=1, help="Bootstrap resamples for the 95% CI."),
@@ -92,7 +95,7 @@ def judge(
 
     with handled_errors():
         http = HttpOptions(api_key_env=api_key_env, timeout=timeout, max_retries=max_retries, json_mode=json_mode,
-                           max_tokens=max_tokens)
+                           max_tokens=max_tokens, max_total_wait=max_total_wait)
         compute = validate_config(compute_flags(device, dtype, attn), ComputeOptions, origin="flags")
         config = JudgeConfig(judge=judge_spec, lang=lang, concurrency=concurrency, http=http, resamples=resamples,
                              seed=seed, cache=cache, compute=compute)

@@ -9,15 +9,20 @@
 The HTTP judge asks for temperature 0 and, unless json_mode="off", a JSON object
 (`response_format`); a server that rejects that field with HTTP 400 is asked again without it
 (json_mode="auto"). It retries 408/409/429/5xx, timeouts, dropped connections and unreadable
-bodies with exponential backoff (Retry-After honoured, both capped), at most `max_retries`
-times, then raises JudgeCallError (exit 1). 400/401/403/404 are configuration errors
-(LimacotInputError, exit 2). The key is sent only in the Authorization header and is
-removed from every message this module produces.
+bodies (a connection closed before the whole body arrived included) with exponential backoff
+(Retry-After honoured, both capped at `max_backoff`), at most `max_retries` times and never
+past `max_total_wait` seconds for one request, then raises JudgeCallError (exit 1). A server
+that refuses JSON mode is asked once more without it; that resend is not a retry.
+400/401/403/404 are configuration errors (LimacotInputError, exit 2). The key is sent only
+in the Authorization header and is removed from every reply, usage record and message this
+module produces.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import math
 import os
 import random
 import socket
@@ -66,6 +71,7 @@ class HttpOptions:
     max_retries: int = 5
     backoff: float = 1.0
     max_backoff: float = 30.0
+    max_total_wait: float = 600.0  # seconds one request may take, attempts and backoff together
     json_mode: str = "auto"
     max_tokens: int = 256
 
@@ -100,7 +106,7 @@ class OpenAIJudge:
     """A model behind an OpenAI-compatible /v1/chat/completions endpoint."""
 
     def __init__(self, model: str, base_url: str | None = None, options: HttpOptions = HttpOptions(),
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.model, self.endpoint, self.options = model, chat_endpoint(base_url), options
         self._key = os.environ.get(options.api_key_env) or None
         register_secret(self._key)
@@ -110,7 +116,7 @@ class OpenAIJudge:
                                     f"header cannot carry it. Set the variable to the key alone")
         self._json = options.json_mode != "off"
         self._json_lock = threading.Lock()
-        self._sleep = sleep
+        self._sleep, self._clock = sleep, clock
 
     def identity(self) -> dict:
         """What the cache key and the report record about this judge (never the key)."""
@@ -141,19 +147,31 @@ class OpenAIJudge:
             raise failure
 
     def complete(self, messages: list[dict]) -> JudgeReply:
-        """One chat completion, with retries; raises JudgeCallError or LimacotInputError."""
-        failure = _Failure("no attempt")
-        for attempt in range(self.options.max_retries + 1):
-            if attempt:
-                self._sleep(self._delay(attempt, failure.retry_after))
+        """One chat completion, with retries; raises JudgeCallError or LimacotInputError.
+
+        At most `max_retries + 1` attempts (plus one resend without response_format when the
+        server refuses it), each wait at most `max_backoff`, and no retry whose wait would end
+        more than `max_total_wait` seconds after the first attempt started."""
+        start, attempts, resent = self._clock(), 0, False
+        while True:
             outcome = self._attempt(messages)
             if isinstance(outcome, JudgeReply):
                 return outcome
-            if outcome.json_refused:  # the server refused response_format: ask again without it, free
-                return self.complete(messages)
-            failure = outcome
-        raise JudgeCallError(self._redact(f"judge request to {self.endpoint} failed after "
-                                          f"{self.options.max_retries + 1} attempts; last error: {failure.text}"))
+            if outcome.json_refused and not resent:  # asked again without response_format, free, once
+                resent = True
+                continue
+            attempts += 1
+            if attempts > self.options.max_retries:
+                why = f"failed after {_count(attempts, 'attempt')}"
+                break
+            delay = self._delay(attempts, outcome.retry_after)
+            elapsed = self._clock() - start
+            if elapsed + delay > self.options.max_total_wait:
+                why = (f"gave up after {_count(attempts, 'attempt')} in {elapsed:.3g} s (another would pass "
+                       f"--max-total-wait {self.options.max_total_wait:g} s)")
+                break
+            self._sleep(delay)
+        raise JudgeCallError(self._redact(f"judge request to {self.endpoint} {why}; last error: {outcome.text}"))
 
     def _attempt(self, messages: list[dict]) -> JudgeReply | _Failure:
         """One HTTP request: the reply, or what went wrong in a way worth retrying."""
@@ -173,6 +191,11 @@ class OpenAIJudge:
             return self._http_error(err, use_json)
         except (TimeoutError, socket.timeout):
             return _Failure(f"no response within {self.options.timeout:g} s")
+        except http.client.IncompleteRead as err:  # the connection closed before the whole body arrived
+            return _Failure(f"connection dropped mid-response ({len(err.partial)} bytes received, "
+                            f"{err.expected if err.expected is not None else 'more'} more expected)")
+        except http.client.HTTPException as err:  # a malformed status line or header: not OSError
+            return _Failure(f"broken response ({type(err).__name__}: {_clip(self._redact(str(err)))})")
         except (urllib.error.URLError, ConnectionError, OSError) as err:
             reason = getattr(err, "reason", err)
             if isinstance(reason, (TimeoutError, socket.timeout)):
@@ -185,13 +208,13 @@ class OpenAIJudge:
             text = data["choices"][0]["message"]["content"]
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError):
             return _Failure(f"unreadable response body: {self._clip(raw)}")
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+        usage = redact_value(data["usage"], self._key) if isinstance(data.get("usage"), dict) else None
         return JudgeReply(self._redact(text) if isinstance(text, str) else "", usage)  # a reply echoing the key
 
     def _http_error(self, err: urllib.error.HTTPError, used_json: bool) -> _Failure:
         try:
             detail = self._clip(err.read() if err.fp else b"")
-        except (OSError, TimeoutError):
+        except (OSError, TimeoutError, http.client.HTTPException):
             detail = "(body unreadable)"
         if err.code == 400 and used_json and self.options.json_mode == "auto" and "response_format" in detail:
             with self._json_lock:
@@ -208,7 +231,8 @@ class OpenAIJudge:
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter; a server's Retry-After wins when longer (both capped)."""
-        delay = min(self.options.max_backoff, self.options.backoff * 2 ** (attempt - 1)) * random.uniform(0.75, 1.0)
+        growth = self.options.backoff * 2 ** min(attempt - 1, 60)  # the power capped: no float overflow
+        delay = min(self.options.max_backoff, growth) * random.uniform(0.75, 1.0)
         return max(delay, min(retry_after, self.options.max_backoff)) if retry_after else delay
 
     def _redact(self, text: str) -> str:
@@ -220,11 +244,30 @@ class OpenAIJudge:
         return _clip(self._redact(raw.decode("utf-8", "replace")))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _retry_after(headers) -> float | None:
+    """The Retry-After header in seconds; None when absent or not a finite number >= 0 (an HTTP
+    date is not read: the backoff applies)."""
     try:
-        return float(headers.get("Retry-After")) if headers and headers.get("Retry-After") else None
+        seconds = float(headers.get("Retry-After")) if headers and headers.get("Retry-After") else None
     except ValueError:
         return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+
+
+def redact_value(value, *extra: str | None):
+    """`value` (JSON-like: dicts, lists, strings, numbers) with every string passed through
+    `redact_secrets`: {"note": "key sk-abc123456789"} -> {"note": "key sk-***"}."""
+    if isinstance(value, str):
+        return redact_secrets(value, *extra)
+    if isinstance(value, dict):
+        return {redact_secrets(str(k), *extra): redact_value(v, *extra) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(item, *extra) for item in value]
+    return value
 
 
 def _clip(raw: bytes | str, limit: int = 200) -> str:

@@ -48,8 +48,10 @@ class JudgeConfig:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise LimacotInputError(f"--concurrency must be at least 1, got {self.concurrency}")
-        if self.http.max_tokens < 1 or self.http.max_retries < 0 or self.http.timeout <= 0:
-            raise LimacotInputError("--max-tokens must be >= 1, --max-retries >= 0 and --timeout > 0")
+        http = self.http
+        if http.max_tokens < 1 or http.max_retries < 0 or http.timeout <= 0 or not http.max_total_wait >= 0:
+            raise LimacotInputError("--max-tokens must be >= 1, --max-retries >= 0, --timeout > 0 and "
+                                    "--max-total-wait >= 0")
 
 
 def load_runs(a_path: str | Path, b_paths: Sequence[str | Path]) -> tuple[Run, list[Run]]:
