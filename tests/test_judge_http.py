@@ -29,7 +29,8 @@ runner = CliRunner()
 
 class FaultServer:
     """A /v1/chat/completions server on 127.0.0.1 that plays `script` (one behaviour per request,
-    then `default`): ok, slow, 429, 429-forever, 500, garbage, hang, 401-echo, refuse-json,
+    then `default`): ok, slow, echo-key (the Authorization header in the reply and its usage),
+    500-echo, 429, 429-forever, 500, garbage, hang, 401-echo, refuse-json,
     refuse-json-else-500, and dropped connections: cut-body (a Content-Length larger than the body,
     then close), reset (part of the body, then a TCP reset), hangup (close before any reply),
     bad-status (a status line that is not HTTP)."""
@@ -69,6 +70,8 @@ class FaultServer:
             return self.send(handler, 400, b'{"error": {"message": "response_format is not supported"}}')
         if action in ("cut-body", "reset", "hangup", "bad-status"):
             return self.drop(handler, action)
+        if action in ("echo-key", "500-echo"):
+            return self.echo(handler, action)
         key = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
         status, payload, headers = {
             "429": (429, b'{"error": "rate limited"}', {"Retry-After": "0.05"}),
@@ -81,6 +84,19 @@ class FaultServer:
         }.get(action, (200, json.dumps({"choices": [{"message": {"role": "assistant", "content": self.reply}}],
                                         "usage": {"prompt_tokens": 100, "completion_tokens": 9}}).encode(), {}))
         self.send(handler, status, payload, headers)
+
+    @staticmethod
+    def echo(handler, action):
+        """Send the Authorization header back: in an error body, or in the reply and its usage."""
+        auth = handler.headers.get("Authorization") or ""
+        key = auth.removeprefix("Bearer ")
+        if action == "500-echo":
+            return FaultServer.send(handler, 500, f"upstream rejected {key} ({auth})".encode())
+        content = json.dumps({"verdict": "2", "reason": f"your key {key} works; header {auth} seen"})
+        usage = {"prompt_tokens": 100, "completion_tokens": 9, "echo": key, key: 1,
+                 "details": {"auth": auth, "seen": [key, f"x{key}x"]}}
+        payload = {"choices": [{"message": {"role": "assistant", "content": content}}], "usage": usage}
+        FaultServer.send(handler, 200, json.dumps(payload).encode())
 
     @staticmethod
     def drop(handler, action):
@@ -313,6 +329,34 @@ def test_cli_failure_exits_1_leaves_nothing_half_written_and_never_prints_the_ke
         assert KEY not in path.read_bytes().decode("utf-8", "replace"), path.name
     ko = [r["body"]["messages"][0]["content"] for r in server.requests if "한국의 수도는?" in str(r["body"])]
     assert ko and all("[답변 1]" in text for text in ko)  # Korean prompt, Korean instruction
+
+
+def test_a_key_echoed_in_replies_usage_and_errors_is_written_and_printed_nowhere(
+        server_factory, runs, tmp_path, monkeypatch):
+    plain = "plainkey-SECRET-0123456789abcdef"  # no bearer or sk- shape for the patterns to catch
+    monkeypatch.setenv("MY_JUDGE_KEY", plain)
+    a, b = runs
+    server = server_factory(["500-echo", "500-echo"], default="echo-key")
+    out = tmp_path / "J"
+    args = ["judge", "--a", str(a), "--b", str(b), "--judge", f"openai:m@{server.url}", "--out", str(out),
+            "--api-key-env", "MY_JUDGE_KEY", "--concurrency", "1", "--timeout", "2"]
+    failed = runner.invoke(app, args + ["--max-retries", "1"])  # two echoed 500s: the run fails
+    done = runner.invoke(app, args)  # every reply and usage echoes the key
+    shown = runner.invoke(app, args + ["--json"])  # from the cache
+    assert (failed.exit_code, done.exit_code, shown.exit_code) == (1, 0, 0), done.output
+    assert "HTTP 500: upstream rejected ***" in failed.output
+    assert all(r["auth"] == f"Bearer {plain}" for r in server.requests)  # the key was sent every time...
+    assert json.loads(shown.stdout)["tokens"] == {"prompt_tokens": 400, "completion_tokens": 36}
+    written = {path.name: path.read_bytes().decode("utf-8", "replace") for path in out.iterdir()}
+    assert {"judge-cache.jsonl", "records.jsonl", "summary.json", "table.md"} <= set(written)
+    printed = {f"{name} {stream}": getattr(result, stream) for name, result in
+               (("failed", failed), ("done", done), ("shown", shown)) for stream in ("stdout", "stderr")}
+    for where, text in {**written, **printed}.items():  # ...and is in no file and no output, not even half
+        for fragment in (plain, plain[:16], plain[16:]):
+            assert fragment not in text, f"{fragment!r} in {where}"
+    record = json.loads(written["records.jsonl"].splitlines()[0])
+    assert record["orders"]["ab"]["verdict"] == "2" and "your key *** works" in record["orders"]["ab"]["raw"]
+    assert record["orders"]["ab"]["usage"]["details"]["seen"] == ["***", "x***x"]
 
 
 def test_kill_9_mid_run_then_rerun_makes_only_the_missing_calls(server_factory, tmp_path):

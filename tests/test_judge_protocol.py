@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from limacot.errors import LimacotInputError
+from limacot.errors import LimacotInputError, register_secret
+from limacot.judge.clients import JudgeReply
 from limacot.judge.instructions import judge_messages, pick_lang
 from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise
 from limacot.judge.protocol import combine, preferred
@@ -85,6 +86,40 @@ def test_failure_keeps_finished_replies_and_writes_no_results(runs, tmp_path):
     summary = judge_pairwise(a, [b], tmp_path / "J", JudgeConfig(), judge=resumed)
     assert resumed.calls == 7 and summary["calls"] == {"requests": 12, "made": 7, "from_cache": 5}
     assert (tmp_path / "J" / "preference.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class QuotingJudge(ScriptedJudge):
+    """A judge whose replies and usage quote a secret, with token counts that are not numbers."""
+
+    def __init__(self, secret: str):
+        super().__init__(content_judge)
+        self.secret = secret
+
+    def complete_all(self, requests, on_reply, concurrency=4):
+        for index, _ in enumerate(requests):
+            self.calls += 1
+            usage = {"prompt_tokens": f"many ({self.secret})", "completion_tokens": 2, "note": [self.secret]}
+            on_reply(index, JudgeReply(f'{{"verdict": "tie", "reason": "{self.secret} said so"}}', usage))
+
+
+def test_no_file_holds_a_registered_secret_a_judge_quotes(runs, tmp_path):
+    secret = "quoted-SECRET-fedcba9876543210"
+    register_secret(secret)
+    a, b = runs
+    summary = judge_pairwise(a, [b], tmp_path / "J", JudgeConfig(), judge=QuotingJudge(secret))
+    assert summary["runs"][0]["tie"] == 6 and summary["tokens"] == {"prompt_tokens": 0, "completion_tokens": 24}
+    for path in (tmp_path / "J").iterdir():
+        text = path.read_bytes().decode("utf-8", "replace")
+        assert secret not in text and secret[:14] not in text and secret[14:] not in text, path.name
+    records = (tmp_path / "J" / "records.jsonl").read_text()
+    assert '*** said so' in records and '"note": ["***"]' in records
+    old = tmp_path / "old"  # a cache written before the secret was redacted is read without it
+    old.mkdir()
+    cached = [json.loads(line) for line in (tmp_path / "J" / "judge-cache.jsonl").read_text().splitlines()]
+    (old / "judge-cache.jsonl").write_text("".join(json.dumps({**row, "text": row["text"].replace("***", secret)})
+                                                   + "\n" for row in cached))
+    again = judge_pairwise(a, [b], old, JudgeConfig(), judge=QuotingJudge(secret))
+    assert again["calls"]["made"] == 0 and secret not in (old / "records.jsonl").read_text()
 
 
 def test_combine_and_preferred_cover_the_table():

@@ -8,7 +8,9 @@ verdict. Lines are appended and fsynced as replies arrive (`limacot.journal`).
 
     {"key": "9f2c...", "text": "{\\"verdict\\": \\"2\\"}", "usage": {"prompt_tokens": 812, ...}}
 
-Only replies are stored: never request headers, never the API key.
+Only replies are stored: never request headers, never the API key. A reply or usage record
+that quotes a registered secret (limacot.errors.register_secret) is stored without it, and an
+older cache file that holds one is read without it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from limacot.fingerprint import sha256_json
+from limacot.judge.clients import redact_value
 from limacot.journal import Journal, read_journal
 
 
@@ -29,7 +32,8 @@ class JudgeCache:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._entries = {row["key"]: row for row in read_journal(self.path) if "key" in row and "text" in row}
+        self._entries = {row["key"]: _entry(row["key"], row["text"], row.get("usage"))
+                         for row in read_journal(self.path) if "key" in row and "text" in row}
         self._journal: Journal | None = None
 
     def __contains__(self, key: str) -> bool:
@@ -42,7 +46,7 @@ class JudgeCache:
         return self._entries.get(key)
 
     def put(self, key: str, text: str, usage: dict | None) -> None:
-        entry = {"key": key, "text": text, "usage": usage}
+        entry = _entry(key, text, usage)
         if self._journal is None:
             self._journal = Journal(self.path)
         self._journal.append(entry)
@@ -52,3 +56,8 @@ class JudgeCache:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
+
+
+def _entry(key: str, text, usage) -> dict:
+    """A cache line, with every registered secret removed from the reply and its usage."""
+    return {"key": key, "text": redact_value(text), "usage": redact_value(usage)}

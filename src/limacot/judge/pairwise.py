@@ -17,6 +17,7 @@ rerunning answers from the cache and calls the judge only for what is missing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -107,8 +108,13 @@ def judge_pairwise(a_path: str | Path, b_paths: Sequence[str | Path], out: str |
 def _tokens(records: list[dict]) -> dict:
     """Prompt and completion tokens over the distinct judge requests, as the judge reported them."""
     usages = {order["key"]: order.get("usage") or {} for r in records for order in r["orders"].values()}
-    return {name: sum(int(u.get(name) or 0) for u in usages.values())
-            for name in ("prompt_tokens", "completion_tokens")}
+    return {name: sum(_count(u.get(name)) for u in usages.values()) for name in ("prompt_tokens", "completion_tokens")}
+
+
+def _count(value) -> int:
+    """A token count as a judge reported it; anything that is not a number counts 0."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return int(value) if number and value >= 0 else 0
 
 
 def _write_outputs(out: Path, summary: dict, records: list[dict]) -> None:
