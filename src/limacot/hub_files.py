@@ -70,6 +70,44 @@ def parse_hub_file(spec: str) -> HubFile | None:
     return HubFile(spec, f"{parts[0]}/{parts[1]}", "/".join(parts[2:]), revision or None)
 
 
+def parse_hf_spec(spec: str) -> tuple[str, str]:
+    """'hf:org/name[:split]' -> (name or local path, split); the split defaults to 'train'."""
+    body = spec[len("hf:"):]
+    name, _, split = body.rpartition(":")
+    if not name or "/" in split or not split:
+        name, split = body, "train"
+    if not name:
+        raise LimacotInputError(f"{spec}: expected hf:org/name[:split]")
+    return name, split
+
+
+def hub_commit(repo_id: str, revision: str | None = None, repo_type: str = "model") -> str | None:
+    """The commit sha that `revision` (default: main) of a hub repository points at, or None.
+
+    A 40-hex revision is already one. Online, the hub is asked (one metadata request); offline
+    (HF_HUB_OFFLINE=1) or when the hub cannot answer, the Hugging Face cache's record of the
+    revision (`refs/<revision>`, written by every download) is used. None: neither knows it.
+    """
+    from huggingface_hub import constants, file_download  # deferred: imports the HTTP stack
+
+    revision = revision or "main"
+    if len(revision) == 40 and all(c in "0123456789abcdef" for c in revision):
+        return revision
+    if not constants.HF_HUB_OFFLINE:
+        try:
+            info = huggingface_hub.HfApi().repo_info(repo_id, revision=revision, repo_type=repo_type, timeout=10)
+            if info.sha:
+                return info.sha
+        except Exception:  # unreachable, gated, unknown: the cache may still know, else None
+            pass
+    folder = file_download.repo_folder_name(repo_id=repo_id, repo_type=repo_type)
+    ref = Path(constants.HF_HUB_CACHE) / folder / "refs" / revision
+    try:
+        return ref.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
 def fetch_hub_file(hub: HubFile) -> tuple[Path, str | None]:
     """Download `hub` (or find it in the cache): (local path, the commit sha it resolved to).
 

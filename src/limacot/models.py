@@ -40,6 +40,8 @@ from typing import Any, Literal
 
 from limacot.compute import Compute, ComputeOptions, resolve_compute, torch_dtype
 from limacot.errors import LimacotInputError
+from limacot.fingerprint import tree_fingerprint
+from limacot.hub_files import hub_commit
 
 try:  # POSIX; elsewhere the rename-if-absent in `_publish` alone keeps the cache consistent
     import fcntl
@@ -111,6 +113,36 @@ def resolve_model_spec(spec: str = "embedded") -> ResolvedModel:
     what = "is not a directory or .gguf file" if path.exists() else "names no existing file or directory"
     hint = f" Did you mean 'hf:{spec}'?" if spec.count("/") == 1 and not path.exists() else ""
     raise LimacotInputError(f"model spec '{spec}' {what}. Accepted forms: {_forms()}.{hint}")
+
+
+def content_identity(spec: str | ResolvedModel) -> dict[str, Any]:
+    """What a job key hashes for a model: what it holds, not where it lies.
+
+        embedded, gguf   the GGUF's fingerprint (size + first MiB) and file name
+        local            the folder's `tree_fingerprint` (weights over 64 MiB by size, mtime and
+                         both end MiBs: see limacot.fingerprint)
+        adapter          the adapter folder's fingerprint and its base model's identity
+        hf               the repo id and the commit sha its revision resolves to (`hub_commit`);
+                         `commit: None` when neither the hub nor the cache knows it here
+    """
+    resolved = _resolved(spec)
+    if resolved.kind in ("embedded", "gguf"):
+        return {"kind": resolved.kind, "gguf_file": resolved.gguf_file, "fingerprint": resolved.fingerprint}
+    if resolved.kind == "hf":
+        return {"kind": "hf", "repo_id": resolved.source, "revision": resolved.revision,
+                "commit": hub_commit(resolved.source, resolved.revision, "model")}
+    identity = {"kind": resolved.kind, "content": tree_fingerprint(resolved.source)}
+    if resolved.kind == "adapter":
+        config = json.loads((Path(resolved.source) / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+        base = str(config.get("base_model_name_or_path") or "")
+        if not base:
+            identity["base"] = None
+        elif Path(base).expanduser().exists():
+            identity["base"] = content_identity(base)
+        else:
+            repo_id, _, revision = base.partition("@")
+            identity["base"] = {"kind": "hf", "repo_id": repo_id, "commit": hub_commit(repo_id, revision or None)}
+    return identity
 
 
 def checkpoint_path(spec: str | ResolvedModel = "embedded") -> str:

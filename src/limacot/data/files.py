@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from limacot.errors import DataError, LimacotInputError
-from limacot.hub_files import fetch_hub_file, load_dataset_error, parse_hub_file
+from limacot.hub_files import fetch_hub_file, load_dataset_error, parse_hf_spec, parse_hub_file
 
 RawRow = tuple[str, "dict | DataError"]
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
@@ -155,17 +155,6 @@ def _parquet_rows(path: Path, label: str) -> Iterator[RawRow]:
         raise DataError(label, None, None, "a readable Parquet file", "bad_parquet", got=str(err)) from None
     for number, row in enumerate(table.to_pylist(), 1):
         yield f"row {number}", row
-
-
-def parse_hf_spec(spec: str) -> tuple[str, str]:
-    """'hf:org/name[:split]' -> (name or local path, split); the split defaults to 'train'."""
-    body = spec[len("hf:"):]
-    name, _, split = body.rpartition(":")
-    if not name or "/" in split or not split:
-        name, split = body, "train"
-    if not name:
-        raise LimacotInputError(f"{spec}: expected hf:org/name[:split]")
-    return name, split
 
 
 def _hf_rows(spec: str) -> Iterator[RawRow]:

@@ -169,5 +169,26 @@ def _compare_rows(plan: Plan, job: Job, out: Path) -> Rows:
     return rows
 
 
+DATA_LINK = "data"  # STUDY_DIR/data -> the data build the plan's train jobs read
+
+
+def link_current_data(study_dir: Path, job: Job) -> None:
+    """Point `STUDY_DIR/data` at `job`'s build (a relative symlink, replaced atomically), so
+    `data/lima/8/train.jsonl` is always the build the current plan trains on; older builds stay
+    under `stages/data/<key>/`. A real folder there (the layout before builds were keyed) is
+    moved to `stages/data/unkeyed/`."""
+    link = study_dir / DATA_LINK
+    if link.is_dir() and not link.is_symlink():
+        legacy = job.out.parent / "unkeyed"
+        shutil.rmtree(legacy, ignore_errors=True)
+        link.rename(legacy)
+        logging.getLogger(__name__).warning("%s was a data build from before builds were keyed; moved to %s",
+                                            link, legacy)
+    tmp = link.with_name(DATA_LINK + ".tmp-link")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(job.out.relative_to(study_dir) if job.out.is_relative_to(study_dir) else job.out.resolve())
+    tmp.replace(link)
+
+
 def plan_job(plan: Plan, stage: str, cell) -> Job:
     return next(j for j in plan.jobs if j.stage == stage and j.cell == cell)

@@ -1,24 +1,34 @@
 """The study's plan: one `Job` per stage execution, keyed by a content hash of its inputs.
 
-    data      one build for the whole study            key: the data build key
+    data      one build for the whole study            key: the data build key (its config and the
+                                                            content of every file it reads)
     train     per fine-tuned cell                      key: train config, data key/variant/size, model
-    eval      per cell (base evaluates the backbone)   key: eval settings, the model's key
+    eval      per cell (base evaluates the backbone)   key: eval settings, eval data files, the model's key
     generate  per cell, when a judge is configured     key: prompts file, decoding, the model's key
     judge     per compared pair                        key: both generate keys, judge settings
     compare   per compared pair (paired statistics)    key: both eval keys
+
+Keys follow content, not names: a backbone is hashed by `limacot.models.content_identity`
+(a local folder by its files, a GGUF by its fingerprint, an `hf:` id by the commit its revision
+resolves to, and the plan pins the backbone to that commit, so every job loads the same
+weights), the eval `data_dir` by its files (`limacot.fingerprint.tree_fingerprint`), the data
+build by `limacot.data.build.build_key`.
 
 The eval, generate and judge keys also hash the study's `compute.dtype` and
 `compute.attn_implementation`, and a train key its resolved config's (they change the numbers);
 the device and the launcher (how many processes run a job) do not: the result is meant to be
 the same, so switching them keeps every cached job.
 
-A job's output lives in `STUDY_DIR/stages/<stage>/<key[:16]>/`; a finished job leaves a
-`limacot-stage.json` marker there, so a rerun skips it. Every key also hashes the limacot
+A job's output lives in `STUDY_DIR/stages/<stage>/<key[:16]>/` (the data build too: a changed
+data config or source gives a new folder, and `STUDY_DIR/data` links to the latest one); a
+finished job leaves a `limacot-stage.json` marker there, holding its key, so a rerun skips it. Every key also hashes the limacot
 version, so upgrading limacot reruns what it might compute differently.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,9 +36,11 @@ from typing import Callable
 from limacot import __version__
 from limacot.compute import ComputeOptions
 from limacot.config import load_config
-from limacot.fingerprint import input_fingerprint, sha256_json
+from limacot.fingerprint import input_fingerprint, sha256_json, tree_fingerprint
 from limacot.run.config import StudyConfig
 from limacot.run.grid import Cell, expand, pairs
+
+log = logging.getLogger(__name__)
 
 MARKER = "limacot-stage.json"
 GPU_STAGES = ("train", "eval", "generate")
@@ -54,17 +66,40 @@ class Job:
         return f"{self.stage} {self.cell.id}" if self.cell else self.stage
 
     def is_done(self) -> bool:
-        return (self.out / MARKER).is_file()
+        """The completion marker is there and names this job's key (not an older job's)."""
+        try:
+            return json.loads((self.out / MARKER).read_text(encoding="utf-8")).get("key") == self.key
+        except (OSError, ValueError, AttributeError):
+            return False
 
 
 def _key(stage: str, inputs: dict) -> str:
     return sha256_json({"stage": stage, "inputs": inputs, "limacot": __version__})
 
 
-def _model_identity(spec: str) -> dict:
-    from limacot.models import resolve_model_spec
+class _Backbones:
+    """Each backbone spec's content identity, computed once per plan (an `hf:` id costs a hub
+    request), and the spec pinned to what was identified: `hf:org/name@<commit>`."""
 
-    return resolve_model_spec(spec).as_dict()
+    def __init__(self) -> None:
+        self._identity: dict[str, dict] = {}
+
+    def identity(self, spec: str) -> dict:
+        from limacot.models import content_identity
+
+        if spec not in self._identity:
+            self._identity[spec] = content_identity(spec)
+            if self._identity[spec].get("kind") == "hf" and not self._identity[spec].get("commit"):
+                log.warning("%s: its revision could not be resolved to a commit (offline and not in the Hugging "
+                            "Face cache, or no access); its jobs are keyed by the name, so a change on the hub "
+                            "would not be noticed", spec)
+        return self._identity[spec]
+
+    def pinned(self, spec: str) -> str:
+        identity = self.identity(spec)
+        if identity.get("kind") == "hf" and identity.get("commit"):
+            return f"hf:{identity['repo_id']}@{identity['commit']}"
+        return spec
 
 
 @dataclass
@@ -86,25 +121,27 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
     stages = study_dir / "stages"
     data_config = load_config(config.data, DataBuildConfig)
     _check_sizes(config, data_config)
-    data = Job("data", build_key(data_config), study_dir / "data", {"config": config.data})
-    jobs, model_of = [data], {}
+    data_key = build_key(data_config)
+    data = Job("data", data_key, stages / "data" / data_key[:16], {"config": config.data})
+    jobs, model_of, backbones = [data], {}, _Backbones()
     cells = [c for c in expand(config) if only(c)]
     for cell in cells:
-        spec = config.backbones[cell.backbone]
+        spec = backbones.pinned(config.backbones[cell.backbone])
         if cell.is_base:
-            model_of[cell] = (spec, sha256_json(_model_identity(spec)), None)
+            model_of[cell] = (spec, sha256_json(backbones.identity(spec)), None)
             continue
-        train_inputs = _train_inputs(config, cell, data)
+        train_inputs = _train_inputs(config, cell, data, backbones)
         key = _key("train", {k: v for k, v in train_inputs.items() if k != "config"})
         job = Job("train", key, stages / "train" / key[:16], train_inputs, cell, deps=[data], resumable=True)
         jobs.append(job)
         model_of[cell] = (str(job.out / "final"), key, job)
     eval_of, gen_of, numerics = {}, {}, numeric_settings(config.compute)
+    eval_data = _eval_data_identity(config)
     for cell in cells:
         spec, model_key, producer = model_of[cell]
         deps = [producer] if producer else []
         inputs = {"eval": config.eval.model_dump(mode="json"), "compute": numerics, "model_key": model_key,
-                  "model": spec}
+                  "model": spec, **({"eval_data": eval_data} if eval_data else {})}
         eval_of[cell] = _job(stages, "eval", inputs, {k: v for k, v in inputs.items() if k != "model"}, cell, deps)
         jobs.append(eval_of[cell])
         if config.judge:
@@ -115,11 +152,12 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
             gen_of[cell] = _job(stages, "generate", inputs, {k: v for k, v in inputs.items()
                                                              if k not in ("model", "prompts_path")}, cell, deps, True)
             jobs.append(gen_of[cell])
+    judge_identity = _judge_identity(config.judge.judge, backbones) if config.judge else None
     for a, b in pairs(config, cells):
         compare = {"a": eval_of[a].key, "b": eval_of[b].key}
         jobs.append(_job(stages, "compare", compare, compare, None, [eval_of[a], eval_of[b]], pair=(a, b)))
         if config.judge:
-            judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": config.judge.judge, "compute": numerics}
+            judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": judge_identity, "compute": numerics}
             jobs.append(_job(stages, "judge", judge, judge, None, [gen_of[a], gen_of[b]], True, pair=(a, b)))
     return Plan(config, study_dir, cells, jobs)
 
@@ -134,7 +172,26 @@ def numeric_settings(compute: ComputeOptions) -> dict:
     return compute.model_dump(mode="json", exclude=NOT_HASHED)
 
 
-def _train_inputs(config: StudyConfig, cell: Cell, data: Job) -> dict:
+def _judge_identity(spec: str, backbones: _Backbones) -> str | dict:
+    """An API judge by its spec (model and endpoint), a local judge model by its content."""
+    from limacot.judge.clients import parse_judge_spec
+
+    return spec if parse_judge_spec(spec)[0] == "openai" else backbones.identity(spec)
+
+
+def _eval_data_identity(config: StudyConfig) -> str | None:
+    """The content of the eval `data_dir` (every file under it), None for hub data."""
+    from limacot.errors import LimacotInputError
+
+    if not config.eval.data_dir:
+        return None
+    if not Path(config.eval.data_dir).is_dir():
+        raise LimacotInputError(f"eval.data_dir {config.eval.data_dir}: not a directory (expected the layout of "
+                                "../shared/data: kobest/, kmmlu/, haerae/, ...)")
+    return tree_fingerprint(config.eval.data_dir)
+
+
+def _train_inputs(config: StudyConfig, cell: Cell, data: Job, backbones: _Backbones) -> dict:
     """The resolved train config of a cell (as a dict) plus what identifies its data and model.
     Precedence: the study's `compute` < the preset's own values < overrides < per-backbone overrides."""
     from limacot.train.config import TrainConfig, resolve_train_config
@@ -142,12 +199,12 @@ def _train_inputs(config: StudyConfig, cell: Cell, data: Job) -> dict:
     preset = load_config(config.train.preset, TrainConfig)
     values = {**config.compute.model_dump(), **preset.model_dump(exclude_unset=True), **config.train.overrides,
               **config.train.per_backbone.get(cell.backbone, {}),
-              "model": config.backbones[cell.backbone], "seed": cell.seed,
+              "model": backbones.pinned(config.backbones[cell.backbone]), "seed": cell.seed,
               "data": str(data.out / cell.variant / cell.size / "train.jsonl")}
     resolved = resolve_train_config(TrainConfig.model_validate(values))
-    hashed = resolved.model_dump(mode="json", exclude={"data", *NOT_HASHED, *TRAIN_NOT_HASHED})
+    hashed = resolved.model_dump(mode="json", exclude={"data", "model", *NOT_HASHED, *TRAIN_NOT_HASHED})
     return {"config": resolved.model_dump(mode="json"), "hashed": hashed, "data_key": data.key,
-            "variant": cell.variant, "size": cell.size, "model": _model_identity(resolved.model)}
+            "variant": cell.variant, "size": cell.size, "model": backbones.identity(resolved.model)}
 
 
 def _check_sizes(config: StudyConfig, data_config) -> None:

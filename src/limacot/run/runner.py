@@ -26,7 +26,7 @@ from limacot import __version__
 from limacot.atomic import atomic_write_text
 from limacot.config import dump_config
 from limacot.run.config import StudyConfig
-from limacot.run.execute import run_job, run_stage, stored_rows, work_dir
+from limacot.run.execute import link_current_data, run_job, run_stage, stored_rows, work_dir
 from limacot.run.launch import RESOLVED_CONFIG, is_launched, launch_job, process_count
 from limacot.run.plan import Job, Plan, build_plan
 from limacot.run.store import ResultsStore
@@ -81,6 +81,7 @@ def _run_one(plan: Plan, job: Job, store: ResultsStore, on_job, *, processes: in
         if status is None or status["status"] != "done":  # made elsewhere (slurm) or killed after the marker
             store.start_stage(job.stage, job.key, cell_id, job.inputs)
             store.finish_stage(job.key, str(job.out), stored_rows(plan, job))
+        _link_data(plan, job)
         on_job(job, "cached")
         return
     on_job(job, "resume" if status is not None and status["status"] == "running" and job.resumable else "run")
@@ -91,7 +92,13 @@ def _run_one(plan: Plan, job: Job, store: ResultsStore, on_job, *, processes: in
         store.fail_stage(job.key, "".join(traceback.format_exception_only(type(err), err)))
         raise
     store.finish_stage(job.key, str(job.out), rows)
+    _link_data(plan, job)
     on_job(job, "done")
+
+
+def _link_data(plan: Plan, job: Job) -> None:
+    if job.stage == "data":
+        link_current_data(plan.study_dir, job)
 
 
 def provenance() -> dict[str, str]:
@@ -145,5 +152,7 @@ def find_job(plan: Plan, key: str) -> Job:
 
     matches = [j for j in plan.jobs if j.key.startswith(key)]
     if len(matches) != 1:
-        raise LimacotInputError(f"--job {key}: matches {len(matches)} jobs of this study (expected one)")
+        why = (" (keys follow content: the config, a data or model file, or the commit an hf: id resolves to "
+               "changed since the job was planned; run `limacot run` again to plan anew)") if not matches else ""
+        raise LimacotInputError(f"--job {key}: matches {len(matches)} jobs of this study (expected one){why}")
     return matches[0]
