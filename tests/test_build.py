@@ -93,11 +93,11 @@ def test_config_errors_are_input_errors(study):
     path = study / "bad.yaml"
     path.write_text(yaml.safe_dump({"sources": {"lima": {"path": "lima.jsonl", "colums": {}}},
                                     "variants": {"v": {"mix": {"lima": "all"}}}}))
-    with pytest.raises(LimacotInputError, match=r"sources.lima.colums: Extra inputs are not permitted"):
+    with pytest.raises(LimacotInputError, match=r"sources.lima.colums: unknown key; valid keys: path, format, columns, cot_style"):
         load_config(path, DataBuildConfig)
     path.write_text(yaml.safe_dump({"sources": {"lima": {"path": "lima.jsonl"}},
                                     "variants": {"v": {"mix": {"kocot": "all"}}}}))
-    with pytest.raises(LimacotInputError, match=r"variant 'v' mixes unknown source"):
+    with pytest.raises(LimacotInputError, match=r"bad.yaml: variants.v.mix: names unknown source\(s\) \['kocot'\]"):
         load_config(path, DataBuildConfig)
     with pytest.raises(LimacotInputError, match="config file not found"):
         load_config(study / "missing.yaml", DataBuildConfig)
@@ -125,3 +125,85 @@ def test_shipped_data_configs_validate():
     for path in configs:
         config = load_config(path, DataBuildConfig)
         assert config.variants and config.sources, path
+
+
+def write_config(study, name, **changes):
+    """data.yaml of `study` with top-level `changes`, saved as `name`."""
+    raw = {**yaml.safe_load((study / "data.yaml").read_text(encoding="utf-8")), **changes}
+    (study / name).write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return study / name
+
+
+# (case, top-level changes, the key and the words the message must hold)
+BAD_CONFIGS = [
+    ("size_zero", {"sizes": [0]}, r"sizes: size 0 is not a number of records >= 1"),
+    ("size_twice", {"sizes": [4, 4]}, r"sizes: size 4 is given twice"),
+    ("no_sizes", {"sizes": []}, r"sizes: expected at least one size"),
+    ("variant_size_twice", {"variants": {"v": {"mix": {"lima": "all"}, "sizes": [2, "all", 2]}}},
+     r"variants.v.sizes: size 2 is given twice"),
+    ("no_variants", {"variants": {}}, r"variants: expected at least one entry"),
+    ("missing_source", {"sources": {"lima": {"path": "nope.jsonl"}, "kocot": {"path": "cot.jsonl"}}}, r"sources.lima.path: no such file .*nope.jsonl"),
+    ("folder_source", {"sources": {"lima": {"path": "."}, "kocot": {"path": "cot.jsonl"}}}, r"sources.lima.path: .* is a folder, expected a file"),
+    ("missing_eval_file", {"decontamination": {"eval_files": {"copa": "gone.jsonl"}}},
+     r"decontamination.eval_files.copa: no such file .*gone.jsonl"),
+    ("ratio_and_count", {"variants": {"v": {"mix": {"lima": 0.5, "kocot": 3}}}},
+     r"variants.v.mix: .* mixes ratios \(floats\) with counts"),
+    ("count_zero", {"variants": {"v": {"mix": {"lima": 0}}}}, r"variants.v.mix: lima: 0 is not a count"),
+    ("source_not_a_mapping", {"sources": {"lima": "lima.jsonl", "kocot": {"path": "cot.jsonl"}}}, r"sources.lima: expected a mapping of settings"),
+]
+
+
+@pytest.mark.parametrize("case, changes, expected", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_bad_configs_name_the_file_and_key(study, case, changes, expected):
+    """Each was built silently (an empty or duplicated training file) or failed with a raw
+    exception; each is refused when the config loads, before any source is read."""
+    path = write_config(study, f"{case}.yaml", **changes)
+    with pytest.raises(LimacotInputError, match=rf"{case}.yaml: {expected}") as err:
+        load_config(path, DataBuildConfig)
+    assert "Config" not in str(err.value) and "Value error" not in str(err.value)
+
+
+def test_unreadable_config_files_are_input_errors(study):
+    (study / "binary.yaml").write_bytes(b"\xff\xfe\x00\x01 binary")
+    with pytest.raises(LimacotInputError, match=r"binary.yaml: not a UTF-8 text file \(byte 0xff at offset 0\)"):
+        load_config(study / "binary.yaml", DataBuildConfig)
+    (study / "folder.yaml").mkdir()
+    with pytest.raises(LimacotInputError, match=r"folder.yaml: is a folder; expected a YAML config file"):
+        load_config(study / "folder.yaml", DataBuildConfig)
+
+
+def test_an_empty_source_is_an_input_error(study):
+    (study / "empty.jsonl").write_text("\n", encoding="utf-8")
+    path = write_config(study, "empty.yaml", sources={"lima": {"path": "lima.jsonl"}, "kocot": {"path": "empty.jsonl"}})
+    with pytest.raises(LimacotInputError, match=r"empty.yaml: sources.kocot: .*empty.jsonl holds no records"):
+        build_data(load_config(path, DataBuildConfig), study / "out")
+    assert not (study / "out").exists()
+
+
+def test_skip_bad_dropping_every_record_is_an_input_error(study):
+    write_jsonl(study / "bad.jsonl", [{"conversations": "not a list"}, {"text": "no turns"}])
+    path = write_config(study, "bad.yaml", sources={"lima": {"path": "bad.jsonl", "format": "lima"}},
+                        variants={"v": {"mix": {"lima": "all"}}}, skip_bad=True)
+    with pytest.raises(LimacotInputError, match=r"bad.yaml: sources.lima: every record of .*bad.jsonl was malformed "
+                                                r"and skipped .*\{'wrong_type': 1, 'missing_field': 1\}"):
+        build_data(load_config(path, DataBuildConfig), study / "out")
+
+
+def test_a_build_never_writes_an_empty_training_file(study):
+    """A source made only of duplicates of another is empty after dedup: its variant would be a
+    0-record train.jsonl. Nothing is written, not even the other variants."""
+    write_jsonl(study / "copy.jsonl", [json.loads(line) for line in
+                                       (study / "lima.jsonl").read_text(encoding="utf-8").splitlines()[:3]])
+    path = write_config(study, "copy.yaml", sources={"lima": {"path": "lima.jsonl"}, "mirror": {"path": "copy.jsonl"}},
+                        variants={"lima": {"mix": {"lima": "all"}}, "mirror": {"mix": {"mirror": "all"}}},
+                        sizes=["all"], decontamination=None)
+    with pytest.raises(LimacotInputError, match=r"copy.yaml: variants.mirror: size all would write an empty training "
+                                                r"file .*\{'mirror': 0\}"):
+        build_data(load_config(path, DataBuildConfig), study / "out")
+    assert not list(study.rglob("train.jsonl"))
+
+
+def test_selection_errors_name_the_config_and_variant(study):
+    path = write_config(study, "big.yaml", sizes=[100])
+    with pytest.raises(LimacotInputError, match=r"big.yaml: variants.lima: subset size 100"):
+        build_data(load_config(path, DataBuildConfig), study / "out")

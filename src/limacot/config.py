@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import ClassVar, Literal, TypeVar, Union
+from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from limacot.errors import LimacotInputError
 
@@ -23,6 +23,12 @@ MixAmount = Union[int, float, Literal["all"]]
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _origin: str | None = PrivateAttr(None)  # the config file it was loaded from (`load_config`)
+
+    @property
+    def origin(self) -> str:
+        """Where this config came from, for error messages: its file, or 'config'."""
+        return self._origin or "config"
 
 
 class SourceConfig(StrictModel):
@@ -49,6 +55,32 @@ class DecontaminationConfig(StrictModel):
     remove: bool = False
 
 
+def check_sizes(sizes: list) -> list:
+    """Training set sizes: each a count >= 1 or 'all', none given twice (two equal sizes would
+    build the same file twice; a size 0 would write an empty training file)."""
+    seen: set = set()
+    for size in sizes:
+        if size != "all" and size < 1:
+            raise ValueError(f"size {size} is not a number of records >= 1 (or 'all')")
+        if size in seen:
+            raise ValueError(f"size {size} is given twice in {sizes}; give each size once")
+        seen.add(size)
+    return sizes
+
+
+def is_local_path(value: str) -> bool:
+    """Whether a path field names a local file (not `embedded` or a prefixed spec such as hf:...)."""
+    return value != "embedded" and not SPEC_PREFIX.match(value)
+
+
+def missing_file(value: str) -> str | None:
+    """Why the local file `value` cannot be read as a file (None when it can)."""
+    path = Path(value)
+    if path.is_file():
+        return None
+    return f"{value} is a folder, expected a file" if path.is_dir() else f"no such file {value}"
+
+
 class VariantConfig(StrictModel):
     """A data variant: a mixture of sources (counts, 'all', or ratios summing to 1)."""
 
@@ -60,7 +92,22 @@ class VariantConfig(StrictModel):
     def _non_empty(cls, mix: dict) -> dict:
         if not mix:
             raise ValueError("a variant needs at least one source in `mix`")
+        ratios = {name: v for name, v in mix.items() if isinstance(v, float)}
+        if ratios and len(ratios) != len(mix):
+            raise ValueError(f"{mix} mixes ratios (floats) with counts (integers or 'all'); use one kind")
+        if ratios and (min(ratios.values()) < 0 or abs(sum(ratios.values()) - 1) > 1e-6):
+            raise ValueError(f"ratios {ratios} must be >= 0 and sum to 1 (they sum to {sum(ratios.values()):.6g})")
+        for name, value in mix.items():
+            if isinstance(value, int) and value < 1:
+                raise ValueError(f"{name}: {value} is not a count of records >= 1 (or 'all', or a ratio)")
         return mix
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, sizes: list | None) -> list | None:
+        if sizes is not None and not sizes:
+            raise ValueError("expected at least one size (or leave `sizes` out to use the top-level sizes)")
+        return sizes if sizes is None else check_sizes(sizes)
 
 
 class DataBuildConfig(StrictModel):
@@ -78,13 +125,45 @@ class DataBuildConfig(StrictModel):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     decontamination: DecontaminationConfig | None = None
 
+    @field_validator("sources", "variants")
+    @classmethod
+    def _at_least_one(cls, value: dict, info) -> dict:
+        if not value:
+            example = "lima: {path: lima.jsonl}" if info.field_name == "sources" else "lima: {mix: {lima: all}}"
+            raise ValueError(f"expected at least one entry, e.g. {info.field_name}: {{{example}}}")
+        return value
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, sizes: list) -> list:
+        if not sizes:
+            raise ValueError("expected at least one size, e.g. sizes: [all] or sizes: [250, 500]")
+        return check_sizes(sizes)
+
     @model_validator(mode="after")
     def _variants_name_known_sources(self) -> "DataBuildConfig":
         for name, variant in self.variants.items():
             unknown = sorted(set(variant.mix) - set(self.sources))
             if unknown:
-                raise ValueError(f"variant '{name}' mixes unknown source(s) {unknown}; "
+                raise ValueError(f"variants.{name}.mix: names unknown source(s) {unknown}; "
                                  f"defined sources: {sorted(self.sources)}")
+            if any(isinstance(v, float) for v in variant.mix.values()) and \
+                    not any(s != "all" for s in self.sizes_for(name)):
+                raise ValueError(f"variants.{name}: a ratio mix needs a numeric size (the total the ratios "
+                                 f"split); its sizes are {self.sizes_for(name)}")
+        return self
+
+    @model_validator(mode="after")
+    def _input_files_exist(self) -> "DataBuildConfig":
+        """Every local input is a file now, before any of them is read (hf: specs are checked when fetched)."""
+        inputs = {f"sources.{name}.path": src.path for name, src in self.sources.items()}
+        if self.decontamination:
+            inputs.update({f"decontamination.eval_files.{name}": path
+                           for name, path in self.decontamination.eval_files.items()})
+        problems = [f"{key}: {why}" for key, path in inputs.items()
+                    if is_local_path(path) and (why := missing_file(path))]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def sizes_for(self, variant: str) -> list[Size]:
@@ -136,12 +215,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_config(path: str | Path, model: type[Config]) -> Config:
-    """Read YAML at `path` into `model`; any problem is a LimacotInputError naming the key."""
+    """Read YAML at `path` into `model`; any problem is a LimacotInputError naming the file and key."""
     path = Path(path)
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except FileNotFoundError:
         raise LimacotInputError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise LimacotInputError(f"{path}: is a folder; expected a YAML config file") from None
+    except UnicodeDecodeError as err:
+        raise LimacotInputError(f"{path}: not a UTF-8 text file (byte 0x{err.object[err.start]:02x} at offset "
+                                f"{err.start}); expected a YAML config file") from None
+    except OSError as err:
+        raise LimacotInputError(f"{path}: cannot read the config file ({err.strerror or err})") from None
     except DuplicateKeyError as err:
         raise LimacotInputError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
@@ -149,16 +235,119 @@ def load_config(path: str | Path, model: type[Config]) -> Config:
     if not isinstance(raw, dict):
         raise LimacotInputError(f"{path}: expected a mapping of settings at the top level")
     fields = getattr(model, "PATH_FIELDS", ())
-    return validate_config(_resolve_paths(raw, path.parent, fields), model, origin=str(path))
+    config = validate_config(_resolve_paths(raw, path.parent, fields), model, origin=str(path))
+    if isinstance(config, StrictModel):
+        config._origin = str(path)
+    return config
 
 
 def validate_config(raw: dict, model: type[Config], origin: str = "config") -> Config:
+    """`model.model_validate(raw)`; a failure is a LimacotInputError that names `origin` and each
+    bad key in config terms (`sources.lima.path: ...`), never a Python class name."""
     try:
         return model.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-                             for e in err.errors())
-        raise LimacotInputError(f"{origin}: invalid {model.__name__}: {problems}") from None
+        raise LimacotInputError(f"{origin}: {describe_errors(err, model)}") from None
+
+
+def describe_errors(err: ValidationError, model: type[BaseModel]) -> str:
+    """Pydantic's errors as `key: what was expected (got ...)` phrases joined by '; '.
+
+    The alternatives of a union are merged into one phrase (`sizes[0]: expected a valid integer or
+    'all' (got 'ten')`), an unknown key lists the valid keys beside it, and model class names
+    (internal, e.g. `SourceConfig`) become "settings"."""
+    names = _model_names(model)
+    grouped: dict[str, list[dict]] = {}
+    for error in err.errors():
+        loc = [part for part in error["loc"] if not _is_union_tag(part, names)]
+        grouped.setdefault(_key_text(loc), []).append({**error, "loc": loc})
+    problems = []
+    for key, errors in grouped.items():
+        texts = list(dict.fromkeys(_error_text(e, model, several=len(errors) > 1) for e in errors))
+        text = " or ".join([texts[0]] + [t.removeprefix("expected ") for t in texts[1:]])
+        got = errors[0].get("input")
+        if (errors[0]["type"] not in ("missing", "extra_forbidden", "value_error", "assertion_error") \
+                and isinstance(got, (str, int, float, bool))) or (got is None and errors[0]["type"] != "missing"):
+            text += f" (got {_short(got)})"
+        for name in names:
+            text = re.sub(rf"\b{re.escape(name)}\b", "settings", text)
+        problems.append(f"{key}: {text}" if key else text)
+    return "; ".join(problems)
+
+
+_UNION_TAG = re.compile(r"(int|float|str|bool|bytes|none|list|dict|tuple|set)|"
+                        r"[\w-]+\[.*\]")  # literal['all'], function-after[...], list[...], is-instance[...]
+
+
+def _is_union_tag(part: object, model_names: set[str]) -> bool:
+    """Whether a pydantic error location part names a union member (not a config key)."""
+    return isinstance(part, str) and (bool(_UNION_TAG.fullmatch(part)) or part in model_names)
+
+
+def _key_text(loc: list) -> str:
+    """('sources', 'lima', 'path') -> 'sources.lima.path'; ('sizes', 0) -> 'sizes[0]'."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _error_text(error: dict, model: type[BaseModel], several: bool) -> str:
+    kind, message = error["type"], error["msg"]
+    if kind == "missing":
+        return "required key missing"
+    if kind == "extra_forbidden":
+        valid = _valid_keys(model, error["loc"][:-1])
+        return "unknown key" + (f"; valid keys: {', '.join(valid)}" if valid else "")
+    if kind in ("value_error", "assertion_error") and error.get("ctx", {}).get("error") is not None:
+        return str(error["ctx"]["error"])
+    if kind in ("model_type", "model_attributes_type", "dict_type", "dataclass_type"):
+        return "expected a mapping of settings (key: value)"
+    text = message.removeprefix("Input should be ")
+    if several:
+        text = text.split(",")[0]  # union alternatives: keep what each expected, not why
+    return "expected " + text if text != message else text
+
+
+def _model_names(model: type[BaseModel]) -> set[str]:
+    """The class names of `model` and every model nested in its fields."""
+    names, todo = set(), [model]
+    while todo:
+        current = todo.pop()
+        if current.__name__ in names:
+            continue
+        names.add(current.__name__)
+        for field in current.model_fields.values():
+            todo += _nested_models(field.annotation)
+    return names
+
+
+def _nested_models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _nested_models(arg)]
+
+
+def _valid_keys(model: type[BaseModel], loc: list) -> list[str]:
+    """The keys of the settings at `loc` (the keys of `model` itself for an empty loc)."""
+    current: Any = model
+    for part in loc:
+        nested = _nested_models(current) if not (isinstance(current, type) and issubclass(current, BaseModel)) \
+            else [current]
+        if nested and isinstance(part, str) and part in nested[0].model_fields:
+            current = nested[0].model_fields[part].annotation
+            continue
+        containers = [a for a in (current, *get_args(current)) if get_origin(a) in (dict, list, tuple)]
+        if not containers:
+            return []
+        current = get_args(containers[0])[-1 if get_origin(containers[0]) is dict else 0]
+    found = _nested_models(current)
+    return list(found[0].model_fields) if found else []
 
 
 def dump_config(config: BaseModel) -> str:

@@ -31,6 +31,7 @@ from limacot.data.records import Conversation
 from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
 from limacot.data.select import mix, nested_subsets
 from limacot.data.sources import ReadReport, read_records
+from limacot.errors import LimacotInputError
 from limacot.fingerprint import input_fingerprint, input_identity, sha256_file, sha256_ids, sha256_json
 
 MANIFEST = "manifest.json"
@@ -71,10 +72,23 @@ def is_up_to_date(out_dir: Path, key: str) -> dict | None:
 
 
 def _read_sources(config: DataBuildConfig) -> dict[str, ReadReport]:
-    return {name: read_records(src.path, format=src.format, columns=src.columns or None,
-                               cot_style=src.cot_style, cot_styles=config.cot_styles,
-                               source_name=name, skip_bad=config.skip_bad)
-            for name, src in config.sources.items()}
+    reports = {}
+    for name, src in config.sources.items():
+        report = read_records(src.path, format=src.format, columns=src.columns or None, cot_style=src.cot_style,
+                              cot_styles=config.cot_styles, source_name=name, skip_bad=config.skip_bad)
+        if not report.records:
+            raise LimacotInputError(f"{config.origin}: sources.{name}: {_why_empty(report)}")
+        reports[name] = report
+    return reports
+
+
+def _why_empty(report: ReadReport) -> str:
+    """Why a source gave no records: an empty file, or every record skipped as malformed."""
+    if not report.skipped:
+        return f"{report.path} holds no records; expected at least one"
+    first = f"; the first: {report.errors[0]}" if report.errors else ""
+    return (f"every record of {report.path} was malformed and skipped (--skip-bad / skip_bad): "
+            f"{dict(report.skipped)}{first}")
 
 
 def _clean(config: DataBuildConfig, reports: dict[str, ReadReport]) -> tuple[dict[str, list[Conversation]], dict]:
@@ -109,26 +123,43 @@ def _clean(config: DataBuildConfig, reports: dict[str, ReadReport]) -> tuple[dic
     return pools, findings
 
 
-def _write_variants(config: DataBuildConfig, pools: dict[str, list[Conversation]], out_dir: Path,
-                    log: Callable[[str], None]) -> dict:
-    outputs: dict[str, dict] = {}
+def _select_variants(config: DataBuildConfig, pools: dict[str, list[Conversation]]) -> dict[str, list[Conversation]]:
+    """{"<variant>/<size label>": records} for every variant and size, all chosen before any is
+    written. A selection problem (a size over the pool, a mixture asking for more than a source
+    has, an empty result) names the config file and the variant."""
+    chosen: dict[str, list[Conversation]] = {}
     for variant, spec in config.variants.items():
+        where = f"{config.origin}: variants.{variant}"
         sizes = config.sizes_for(variant)
         numeric = [s for s in sizes if s != "all"]
         ratios = any(isinstance(v, float) for v in spec.mix.values())
         total = max(numeric) if ratios and numeric else None
-        pool = mix({name: pools[name] for name in spec.mix}, dict(spec.mix), seed=config.seed, total=total)
-        wanted = [len(pool) if s == "all" else s for s in sizes]
-        subsets = nested_subsets(pool, wanted, seed=config.seed, stratify_by_source=config.stratify,
-                                 variant=variant)
+        try:
+            pool = mix({name: pools[name] for name in spec.mix}, dict(spec.mix), seed=config.seed, total=total)
+            wanted = [len(pool) if s == "all" else s for s in sizes]
+            subsets = nested_subsets(pool, wanted, seed=config.seed, stratify_by_source=config.stratify,
+                                     variant=variant)
+        except LimacotInputError as err:
+            raise LimacotInputError(f"{where}: {err}") from None
         for size, label in zip(wanted, sizes):
-            rel = f"{variant}/{label}/train.jsonl"
-            subset = subsets[size]
-            atomic_write_jsonl(out_dir / rel, (r.to_json() for r in subset))
-            outputs[rel] = {"records": len(subset), "sha256": sha256_file(out_dir / rel),
-                            "ids_sha256": sha256_ids(r.id for r in subset),
-                            "sources": dict(Counter(r.source for r in subset))}
-            log(f"{rel}: {len(subset)} records")
+            if not subsets[size]:
+                left = {name: len(pools[name]) for name in spec.mix}
+                raise LimacotInputError(
+                    f"{where}: size {label} would write an empty training file (mix {dict(spec.mix)}; records "
+                    f"left per source after dedup and decontamination: {left}); a build never writes one")
+            chosen[f"{variant}/{label}"] = subsets[size]
+    return chosen
+
+
+def _write_variants(chosen: dict[str, list[Conversation]], out_dir: Path, log: Callable[[str], None]) -> dict:
+    outputs: dict[str, dict] = {}
+    for name, subset in chosen.items():
+        rel = f"{name}/train.jsonl"
+        atomic_write_jsonl(out_dir / rel, (r.to_json() for r in subset))
+        outputs[rel] = {"records": len(subset), "sha256": sha256_file(out_dir / rel),
+                        "ids_sha256": sha256_ids(r.id for r in subset),
+                        "sources": dict(Counter(r.source for r in subset))}
+        log(f"{rel}: {len(subset)} records")
     return outputs
 
 
@@ -144,7 +175,7 @@ def build_data(config: DataBuildConfig, out_dir: str | Path, *, force: bool = Fa
         log(f"read {name}: {len(report.records)} records ({report.format})"
             + (f", skipped {dict(report.skipped)}" if report.skipped else ""))
     pools, findings = _clean(config, reports)
-    outputs = _write_variants(config, pools, out_dir, log)
+    outputs = _write_variants(_select_variants(config, pools), out_dir, log)
     contamination = findings["contamination"]
     manifest = {
         "build_key": key,
