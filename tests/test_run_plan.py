@@ -132,3 +132,39 @@ def test_dry_run_shows_what_each_job_waits_for(tmp_path):
     table = CliRunner().invoke(app, ["run", "--config", paper, "--out", str(tmp_path), "--dry-run",
                                      "--only", "llama3-8b/lima/250/s0"], env={"COLUMNS": "200"})
     assert f"data {data['key']}" in table.stdout and "depends on" in table.stdout
+
+
+# (case, top-level changes of demo.yaml, what the message must say after "<file>: ")
+BAD_STUDIES = [
+    ("variant_twice", {"variants": ["base", "lima", "lima", "lima+cot"]},
+     r"variants: variant 'lima' is given twice"),
+    ("size_twice", {"sizes": [8, 16, 8]}, r"sizes: size 8 is given twice"),
+    ("size_zero", {"sizes": [0]}, r"sizes: size 0 is not a number of records >= 1"),
+    ("seed_twice", {"seeds": [0, 0]}, r"seeds: seed 0 is given twice"),
+    ("no_variants", {"variants": []}, r"variants: expected at least one entry"),
+    ("comparison_twice", {"comparisons": [["lima", "lima+cot"], ["lima", "lima+cot"]]},
+     r"comparisons: comparison \('lima', 'lima\+cot'\) is given twice"),
+    ("unknown_override", {"train": {"preset": "train/demo.yaml", "overrides": {"epoch": 2}}},
+     r"train.overrides: epoch: not a `limacot train` setting; valid keys: .*\bepochs\b.*\blearning_rate\b"),
+    ("bad_override_value", {"train": {"preset": "train/demo.yaml", "overrides": {"lora": {"r": 0}}}},
+     r"train.overrides: lora.r: expected greater than or equal to 1 \(got 0\)"),
+    ("override_set_by_study", {"train": {"preset": "train/demo.yaml", "overrides": {"seed": 3}}},
+     r"train.overrides: seed: set per cell by the study's seeds"),
+    ("unknown_backbone_override", {"train": {"preset": "train/demo.yaml", "per_backbone": {"llama": {"epochs": 1}}}},
+     r"train.per_backbone: \['llama'\] are not backbones of this study"),
+    ("backbone_override_key", {"train": {"preset": "train/demo.yaml",
+                                         "per_backbone": {"smollm2-135m": {"epochz": 1}}}},
+     r"train.per_backbone: smollm2-135m: epochz: not a `limacot train` setting"),
+]
+
+
+@pytest.mark.parametrize("case, changes, expected", BAD_STUDIES, ids=[c[0] for c in BAD_STUDIES])
+def test_bad_study_configs_name_the_file_and_key(tmp_path, case, changes, expected):
+    """Duplicates planned duplicate jobs with equal keys; an unknown override failed only while
+    planning, as raw pydantic text (exit 1). Each is refused when the study config loads."""
+    raw = {**yaml.safe_load((CONFIGS / "demo.yaml").read_text()), **changes}
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(LimacotInputError, match=rf"{case}.yaml: {expected}") as err:
+        load_config(path, StudyConfig)
+    assert "Config" not in str(err.value) and "Value error" not in str(err.value)

@@ -27,12 +27,39 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from limacot.compute import ComputeOptions
-from limacot.config import StrictModel
+from limacot.config import StrictModel, check_sizes, describe_errors
+from limacot.train.config import TrainConfig
 
 BASE = "base"
+SET_BY_STUDY = {"model": "backbones", "seed": "seeds", "data": "data, variants and sizes"}
+
+
+def check_train_overrides(values: dict) -> dict:
+    """Train config values given by a study: each a `limacot train` key with a valid value, and
+    none of the keys the study sets per cell itself (model, seed, data)."""
+    valid = [key for key in TrainConfig.model_fields if key not in SET_BY_STUDY]
+    for key in values:
+        if key in SET_BY_STUDY:
+            raise ValueError(f"{key}: set per cell by the study's {SET_BY_STUDY[key]}; remove it here")
+        if key not in valid:
+            raise ValueError(f"{key}: not a `limacot train` setting; valid keys: {', '.join(valid)}")
+    try:
+        TrainConfig.model_validate(values)
+    except ValidationError as err:
+        raise ValueError(describe_errors(err, TrainConfig)) from None
+    return values
+
+
+def _unique(values: list, what: str) -> list:
+    seen = []
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what} {value!r} is given twice in {values}; give each once")
+        seen.append(value)
+    return values
 
 
 class TrainSettings(StrictModel):
@@ -40,9 +67,24 @@ class TrainSettings(StrictModel):
     overrides: dict = Field(default_factory=dict, description="train config values for every cell")
     per_backbone: dict[str, dict] = Field(default_factory=dict, description="backbone name -> extra overrides")
 
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, overrides: dict) -> dict:
+        return check_train_overrides(overrides)
+
+    @field_validator("per_backbone")
+    @classmethod
+    def _per_backbone(cls, per_backbone: dict[str, dict]) -> dict[str, dict]:
+        for name, values in per_backbone.items():
+            try:
+                check_train_overrides(values)
+            except ValueError as err:
+                raise ValueError(f"{name}: {err}") from None
+        return per_backbone
+
 
 class EvalSettings(StrictModel):
-    tasks: list[str]
+    tasks: list[str] = Field(min_length=1)
     num_fewshot: int = Field(5, ge=0)
     limit: int | None = Field(None, ge=1)
     data_dir: str | None = None
@@ -91,6 +133,44 @@ class StudyConfig(StrictModel):
     comparisons: list[tuple[str, str]] = Field(default_factory=list, description="(A, B) variant pairs")
     compute: ComputeOptions = Field(default_factory=ComputeOptions, description="device / dtype / attention")
     launcher: LauncherSettings = Field(default_factory=LauncherSettings)
+
+    @field_validator("backbones")
+    @classmethod
+    def _some_backbone(cls, backbones: dict) -> dict:
+        if not backbones:
+            raise ValueError("expected at least one backbone, e.g. backbones: {smollm2-135m: embedded}")
+        return backbones
+
+    @field_validator("variants", "seeds")
+    @classmethod
+    def _unique_entries(cls, values: list, info) -> list:
+        if not values:
+            raise ValueError(f"expected at least one entry in {info.field_name}")
+        return _unique(values, info.field_name.removesuffix("s"))
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, sizes: list) -> list:
+        return check_sizes(sizes)
+
+    @field_validator("comparisons")
+    @classmethod
+    def _distinct_pairs(cls, comparisons: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for a, b in comparisons:
+            if a == b:
+                raise ValueError(f"({a}, {b}) compares a variant with itself")
+        return _unique(comparisons, "comparison")
+
+    @model_validator(mode="after")
+    def _sizes_for_fine_tuning(self) -> "StudyConfig":
+        if not self.sizes and any(v != BASE for v in self.variants):
+            raise ValueError(f"sizes: expected at least one size for the fine-tuned variants "
+                             f"{[v for v in self.variants if v != BASE]}")
+        unknown = sorted(set(self.train.per_backbone) - set(self.backbones))
+        if unknown:
+            raise ValueError(f"train.per_backbone: {unknown} are not backbones of this study "
+                             f"(its backbones: {sorted(self.backbones)})")
+        return self
 
     @model_validator(mode="after")
     def _comparisons_name_variants(self) -> "StudyConfig":
