@@ -91,3 +91,34 @@ def test_torchrun_two_processes_match_one(setup):
     one, two = final_weights(tmp / "one"), final_weights(tmp / "two")
     assert all(torch.allclose(one[k], two[k], atol=1e-5) for k in one)
     assert [r["loss"] for r in curves[1]] == pytest.approx([r["loss"] for r in curves[0]], rel=1e-4)
+
+
+def test_kill_9_between_checkpoint_and_export_then_resume_exports_every_window_epoch(setup):
+    """Killed (SIGKILL, injected through LIMACOT_FAULT) right after the Trainer saved epoch 2's
+    checkpoint, before its export: --resume exports epoch 2 from that checkpoint, trains on from
+    step 8, and selection sees all of the window's epochs 1..3."""
+    tmp, write_config = setup
+    cfg = write_config("train.yaml", epochs=4, save_window=[1, 3])  # 4 steps per epoch, stop after epoch 3
+    run = tmp / "run"
+    cmd, kw = limacot("--config", cfg, "--out", str(run), cwd=tmp,
+                      env={"LIMACOT_FAULT": "kill-after-checkpoint:2", "OMP_NUM_THREADS": "1"})
+    killed = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert (run / "trainer" / "checkpoint-8" / "trainer_state.json").is_file()
+    assert sorted(p.name for p in (run / "checkpoints").glob("epoch-*")) == ["epoch-1"]
+    saved = (run / "trainer" / "checkpoint-8" / "model.safetensors").read_bytes()  # rotated away on resume
+    # Mark the first logged step: a resumed run keeps it, a restart from scratch would not.
+    metrics = run / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("".join(line + "\n" for line in [json.dumps({**json.loads(lines[0]), "mark": 1})] + lines[1:]))
+
+    cmd, kw = limacot("--config", cfg, "--out", str(run), "--resume", cwd=tmp, env={"OMP_NUM_THREADS": "1"})
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(metrics.read_text().splitlines()[0]).get("mark") == 1  # resumed at step > 0
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == list(range(1, 13))
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-1", "epoch-2", "epoch-3"]
+    assert (run / "checkpoints" / "epoch-2" / "model.safetensors").read_bytes() == saved
+    selection = json.loads((run / "selection.json").read_text())
+    assert [c["epoch"] for c in selection["candidates"]] == [1, 2, 3]
+    assert selection["chosen_epoch"] == 3

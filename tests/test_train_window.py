@@ -117,3 +117,14 @@ def test_kill_in_the_window_then_resume_equals_the_uninterrupted_run(setup, monk
                             tmp / "run" / "checkpoints" / f"epoch-{epoch}")
     assert result.summary["stopped_after_window"] and result.summary["steps"] == 4
     assert [r["step"] for r in metrics(tmp / "run")] == [1, 2, 3, 4]
+
+
+def test_selection_refuses_fewer_window_epochs_than_trained(tmp_path):
+    """An export missing from the window (lost to a kill, say) is an error, not a smaller choice."""
+    from limacot.train import selection
+
+    for epoch in (1, 3):
+        (tmp_path / "checkpoints" / f"epoch-{epoch}").mkdir(parents=True)
+    with pytest.raises(RuntimeError, match=r"window epoch\(s\) \[2\]"):
+        selection.candidates(tmp_path, {}, range(1, 4))
+    assert [c["epoch"] for c in selection.candidates(tmp_path, {}, range(3, 4))] == [1, 3]

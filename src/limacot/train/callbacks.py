@@ -5,7 +5,10 @@ stop after the save window.
 Trainer gathers sharded weights for DeepSpeed/FSDP itself) into `checkpoints/epoch-K/`
 for the epochs inside the save window, atomically (a temp folder renamed into place).
 A LoRA checkpoint holds only the adapter, so the export adds the model's generation config
-(its stop tokens: the template's end of turn).
+(its stop tokens: the template's end of turn). A kill between the save and the end of its
+export loses nothing: that checkpoint is the newest complete one (the Trainer rotates the
+older ones away only while saving the next, after their export), so --resume starts from it
+and exports it before training on; selection then checks every window epoch is there.
 
 `StopAfterWindow` ends training after the save at the end of the window's last epoch. The
 Trainer's step count and learning-rate schedule stay those of all `epochs`, so each saved
@@ -16,7 +19,9 @@ simply not trained.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -24,6 +29,17 @@ from transformers import TrainerCallback
 
 MODEL_FILES = ("*.safetensors", "*.safetensors.index.json", "config.json", "generation_config.json",
                "adapter_config.json", "tokenizer*", "special_tokens_map.json", "chat_template.jinja")
+
+
+# Test-only fault injection: LIMACOT_FAULT=kill-after-checkpoint:K makes the process kill
+# itself with SIGKILL (as `kill -9` would) right after the Trainer saved epoch K's checkpoint,
+# before its export. Read in this one place; never set outside tests.
+FAULT_ENV = "LIMACOT_FAULT"
+
+
+def _fault_point(name: str, epoch: int) -> None:
+    if os.environ.get(FAULT_ENV) == f"{name}:{epoch}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def epoch_of(state) -> int:
@@ -111,9 +127,13 @@ class EpochExport(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if state.global_step:  # resumed: a kill may have cut short the export of the checkpoint resumed from
-            self.on_save(args, state, control, model=model)
+            self._export(args, state, model)
 
     def on_save(self, args, state, control, model=None, **kwargs):
+        _fault_point("kill-after-checkpoint", epoch_of(state))
+        self._export(args, state, model)
+
+    def _export(self, args, state, model) -> None:
         epoch = epoch_of(state)
         if not state.is_world_process_zero or not self.window[0] <= epoch <= self.window[1]:
             return
@@ -126,6 +146,8 @@ def export_model_files(source: Path, target: Path, generation_config=None) -> No
     `generation_config` when the checkpoint has none (a LoRA adapter)."""
     if target.exists():
         return
+    if not any(source.glob("*.safetensors")):
+        raise FileNotFoundError(f"{source} holds no model weights to export to {target}")
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

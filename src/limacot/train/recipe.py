@@ -38,7 +38,7 @@ from limacot.errors import LimacotInputError
 from limacot.generation import GenerationSettings
 from limacot.models import load_model, load_tokenizer
 from limacot.train import selection
-from limacot.train.callbacks import EpochExport, MetricsWriter, RichProgress, StopAfterWindow
+from limacot.train.callbacks import EpochExport, MetricsWriter, RichProgress, StopAfterWindow, epoch_of
 from limacot.train.config import TrainConfig, resolve_train_config
 from limacot.train.dataset import disable_forward_cache, load_training_data, padding_free_collator
 from limacot.train.dropout import add_residual_dropout
@@ -98,11 +98,12 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     if not trainer.is_world_process_zero():
         return TrainResult(run_dir, run_dir / "final", {}, {})
     history, epochs_trained = trainer.state.log_history, round(trainer.state.epoch or 0, 4)
+    window = range(config.save_window[0], min(config.save_window[1], epoch_of(trainer.state)) + 1)
     del trainer, model
     gc.collect()
 
     # 6. Dev answers per saved epoch (batched, on the training device), selection, final/.
-    found = selection.candidates(run_dir, selection.dev_losses(history))
+    found = selection.candidates(run_dir, selection.dev_losses(history), window)
     _answer_dev_prompts(config, compute, found)
     chosen, reason, scores = selection.choose(config.selection, found)
     merge = partial(merge_adapter, dtype=compute.dtype) if config.method != "full" and config.merge else None

@@ -28,8 +28,15 @@ def dev_losses(log_history: list[dict]) -> dict[int, float]:
     return {int(round(h["epoch"])): h["eval_loss"] for h in log_history if "eval_loss" in h}
 
 
-def candidates(run_dir: Path, losses: dict[int, float]) -> list[dict]:
+def candidates(run_dir: Path, losses: dict[int, float], expected: range) -> list[dict]:
+    """The exported epochs, which must include every epoch of `expected` (the window's epochs
+    that training reached): selecting among fewer would silently change the result."""
     found = sorted(run_dir.glob("checkpoints/epoch-*"), key=lambda p: int(p.name.split("-")[1]))
+    missing = sorted(set(expected) - {int(p.name.split("-")[1]) for p in found})
+    if missing:
+        raise RuntimeError(f"{run_dir / 'checkpoints'}: no export of window epoch(s) {missing} (expected epochs "
+                           f"{expected.start}..{expected.stop - 1}); refusing to select among fewer. Train again "
+                           "into a new --out")
     return [{"epoch": int(p.name.split("-")[1]), "path": str(p), "dev_loss": losses.get(int(p.name.split("-")[1])),
              "dev_generations": str(run_dir / "dev_generations" / f"{p.name}.jsonl")} for p in found]
 
