@@ -359,6 +359,32 @@ def test_a_key_echoed_in_replies_usage_and_errors_is_written_and_printed_nowhere
     assert record["orders"]["ab"]["usage"]["details"]["seen"] == ["***", "x***x"]
 
 
+def test_cli_refuses_a_b_run_missing_prompts_unless_min_coverage_allows_and_reports_it(
+        server_factory, runs, tmp_path):
+    a, _ = runs
+    part = write_generations(tmp_path / "part", {"p1": "The capital is Paris."}, {"p1": "Capital of France?"})
+    server = server_factory()
+    out = tmp_path / "J"
+    args = ["judge", "--a", str(a), "--b", str(part), "--judge", f"openai:m@{server.url}", "--out", str(out)]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and not server.requests and not out.exists()
+    assert "answers 1 of the 2 prompts of A (50.0%; missing ids: p2)" in " ".join(refused.output.split())
+    shown = runner.invoke(app, args + ["--min-coverage", "0.5"])
+    assert shown.exit_code == 0, shown.output
+    assert "| 1/2 |" in shown.stdout and "Coverage: part: judged on 1 of A's 2 prompts (1 missing in part" \
+        in " ".join(shown.stdout.split())
+    summary = json.loads(runner.invoke(app, args + ["--min-coverage", "0.5", "--json"]).stdout)
+    assert summary["runs"][0]["coverage"] == {"a_prompts": 2, "b_prompts": 1, "judged": 1, "missing": 1,
+                                              "not_in_a": 0}
+    assert runner.invoke(app, args + ["--min-coverage", "1.5"]).exit_code == 2
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text((a / "generations.jsonl").read_text(encoding="utf-8") * 2, encoding="utf-8")
+    duplicate = runner.invoke(app, ["judge", "--a", str(twice), "--b", str(a), "--judge", f"openai:m@{server.url}",
+                                    "--out", str(out)])
+    assert duplicate.exit_code == 2 and "twice.jsonl:line 3: field 'id': expected each prompt id once; 'p1' is " \
+        "also on line 1" in " ".join(duplicate.output.split())
+
+
 def test_kill_9_mid_run_then_rerun_makes_only_the_missing_calls(server_factory, tmp_path):
     prompts = {f"p{i}": f"Question {i}?" for i in range(6)}
     a = write_generations(tmp_path / "A", {p: f"answer a{p}" for p in prompts}, prompts)

@@ -55,6 +55,8 @@ def test_both_orders_flip_rule_and_counts(runs, tmp_path):
     assert records["p5"]["outcome"] == "unparseable" and records["p5"]["orders"]["ab"]["parsed_by"] == "none"
     assert summary["calls"] == {"requests": 12, "made": 12, "from_cache": 0}
     assert summary["tokens"] == {"prompt_tokens": 120, "completion_tokens": 24}
+    table = (tmp_path / "J" / "table.md").read_text()
+    assert "| 1 | 6/6 |" in table and "Coverage:" not in table  # every prompt of A judged: no coverage line
 
 
 def test_rerun_makes_no_calls_and_new_b_runs_only_theirs(runs, tmp_path):
@@ -67,7 +69,7 @@ def test_rerun_makes_no_calls_and_new_b_runs_only_theirs(runs, tmp_path):
     twin = write_generations(tmp_path / "B", B)  # the same answers under a second name: same requests
     c = write_generations(tmp_path / "C", {"p1": "good enough", "p2": "good"})
     third = ScriptedJudge(content_judge)
-    both = judge_pairwise(a, [twin, c], tmp_path / "J", JudgeConfig(), judge=third)
+    both = judge_pairwise(a, [twin, c], tmp_path / "J", JudgeConfig(min_coverage=0), judge=third)
     assert third.calls == 3  # C's p1 is new in both orders; p2 (good vs good) is one request for both
     assert [r["b_run"] for r in both["runs"]] == ["B", "C"]
     assert both["runs"][1]["n"] == 2 and both["runs"][1]["win"] == 1 and both["runs"][1]["tie"] == 1
@@ -158,11 +160,55 @@ def test_input_errors_name_the_problem(runs, tmp_path):
         judge_pairwise(a, [other], tmp_path / "J", JudgeConfig(), judge=ScriptedJudge(content_judge))
     clash = write_generations(tmp_path / "Y", {"p1": "good"}, prompts={"p1": "Another question"})
     with pytest.raises(LimacotInputError, match="different text"):
-        judge_pairwise(a, [clash], tmp_path / "J", JudgeConfig(), judge=ScriptedJudge(content_judge))
+        judge_pairwise(a, [clash], tmp_path / "J", JudgeConfig(min_coverage=0), judge=ScriptedJudge(content_judge))
     with pytest.raises(LimacotInputError, match="no generations found"):
         judge_pairwise(tmp_path / "nowhere", [b], tmp_path / "J", JudgeConfig())
     with pytest.raises(LimacotInputError, match="concurrency"):
         JudgeConfig(concurrency=0)
+
+
+def test_a_duplicate_id_is_an_input_error_naming_the_file_line_and_id(runs, tmp_path):
+    a, _ = runs
+    rows = [{"id": "p1", "prompt": "Question p1?", "answer": "first"}, {"id": "p2", "prompt": "Question p2?",
+            "answer": "x"}, {"id": "p1", "prompt": "Question p1?", "answer": "second"}]
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(json.dumps(rows[0]) + "\n\n" + "".join(json.dumps(r) + "\n" for r in rows[1:]))
+    with pytest.raises(LimacotInputError, match=r"twice.jsonl:line 4: field 'id': expected each prompt id once; "
+                                                r"'p1' is also on line 1") as caught:
+        judge_pairwise(a, [twice], tmp_path / "J", JudgeConfig(min_coverage=0), judge=ScriptedJudge(content_judge))
+    assert caught.value.reason == "duplicate_id"
+    numeric = tmp_path / "numeric.jsonl"  # 7 and "7" are the same prompt id
+    numeric.write_text("".join(json.dumps({"id": pid, "prompt": "Q?", "answer": "x"}) + "\n" for pid in (7, "7")))
+    with pytest.raises(LimacotInputError, match=r"numeric.jsonl:line 2: field 'id'.*'7' is also on line 1"):
+        judge_pairwise(numeric, [a], tmp_path / "J", JudgeConfig(), judge=ScriptedJudge(content_judge))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(rows[0]) + "\n" + json.dumps({"id": "p2", "prompt": "Q?", "answer": None}) + "\n")
+    with pytest.raises(LimacotInputError, match=r"broken.jsonl:line 2: field 'answer': expected the answer's text"):
+        judge_pairwise(a, [broken], tmp_path / "J", JudgeConfig(), judge=ScriptedJudge(content_judge))
+
+
+def test_a_b_run_missing_prompts_of_a_is_refused_unless_asked_and_its_coverage_reported(runs, tmp_path):
+    a, b = runs
+    part = write_generations(tmp_path / "part", {**{p: B[p] for p in ("p1", "p2", "p3", "p4")}, "p9": "extra"})
+    judge = ScriptedJudge(content_judge)
+    with pytest.raises(LimacotInputError, match=r"part/generations.jsonl answers 4 of the 6 prompts of A \(66.7%; "
+                                                r"missing ids: p5, p6\)\. Expected every prompt of A.*--min-coverage"):
+        judge_pairwise(a, [b, part], tmp_path / "J", JudgeConfig(), judge=judge)
+    with pytest.raises(LimacotInputError, match=r"answers 4 of the 6.*Expected at least 70.0% of A's prompts"):
+        judge_pairwise(a, [b, part], tmp_path / "J", JudgeConfig(min_coverage=0.7), judge=judge)
+    with pytest.raises(LimacotInputError, match="answers 4 of the 6"):
+        dry_run(a, [part], JudgeConfig(judge="openai:gpt-4o"), token_counter="embedded")
+    assert judge.calls == 0 and not (tmp_path / "J").exists()  # refused before any call
+    summary = judge_pairwise(a, [b, part], tmp_path / "J", JudgeConfig(min_coverage=0.6), judge=judge)
+    full, partial = summary["runs"]
+    assert full["coverage"] == {"a_prompts": 6, "b_prompts": 6, "judged": 6, "missing": 0, "not_in_a": 0}
+    assert partial["coverage"] == {"a_prompts": 6, "b_prompts": 5, "judged": 4, "missing": 2, "not_in_a": 1}
+    assert partial["n"] == 4 and summary["min_coverage"] == 0.6
+    table = (tmp_path / "J" / "table.md").read_text()
+    assert "| 1 | 6/6 |" in table and "| 0 | 4/6 |" in table
+    assert "Coverage: part: judged on 4 of A's 6 prompts (2 missing in part, 1 of its own not in A)" in table
+    with pytest.raises(LimacotInputError, match="min-coverage must be a fraction from 0 to 1"):
+        JudgeConfig(min_coverage=1.5)
 
 
 def test_dry_run_counts_calls_and_tokens_without_calling(runs, tmp_path):

@@ -76,6 +76,9 @@ def judge(
                                          "in all, retries and backoff included; no retry starts past it."),
     json_mode: str = typer.Option("auto", "--json-mode", help="auto | on: API judges are asked for JSON, local "
                                   "judges choose 1/2/tie by likelihood; off: free text, read by the parser."),
+    min_coverage: float = typer.Option(1.0, "--min-coverage", min=0.0, max=1.0, help="Share of A's prompts each "
+                                       "B run must answer (0..1); a B run below it is refused (exit 2). Below 1, "
+                                       "only the shared prompts are judged and each run's coverage is reported."),
     resamples: int = typer.Option(2000, "--bootstrap", min=1, help="Bootstrap resamples for the 95% CI."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Judge cache file (default OUT/judge-cache.jsonl)."),
@@ -98,7 +101,7 @@ def judge(
                            max_tokens=max_tokens, max_total_wait=max_total_wait)
         compute = validate_config(compute_flags(device, dtype, attn), ComputeOptions, origin="flags")
         config = JudgeConfig(judge=judge_spec, lang=lang, concurrency=concurrency, http=http, resamples=resamples,
-                             seed=seed, cache=cache, compute=compute)
+                             seed=seed, cache=cache, compute=compute, min_coverage=min_coverage)
         if dry_run_:
             estimate = dry_run(a, b, config, out=out, token_counter=token_counter)
         else:

@@ -3,9 +3,10 @@
 OUT/ after `judge_pairwise`:
 
     summary.json        per B run: win / tie / loss / unparseable counts, "B equal or better than A"
-                        and its 95% bootstrap CI, order flips; the judge, calls made and cached, tokens
+                        and its 95% bootstrap CI, order flips, coverage of A's prompts; the judge,
+                        calls made and cached, tokens
     records.jsonl       one line per (B run, prompt): both answers, both raw judge texts, both verdicts
-    table.md            the table, one row per B run
+    table.md            the table, one row per B run (and a line per B run missing prompts of A)
     preference.png      LIMA Figure-1-style stacked bars, one per B run
     judge-cache.jsonl   every judge reply, appended as it arrives (unless another --cache is given)
 
@@ -27,7 +28,8 @@ from limacot.compute import ComputeOptions
 from limacot.errors import LimacotInputError
 from limacot.judge.cache import JudgeCache
 from limacot.judge.clients import HttpOptions, make_judge, parse_judge_spec
-from limacot.judge.protocol import Run, judged_record, load_run, pair_runs, pending_requests, run_judge
+from limacot.judge.protocol import (Run, check_coverage, judged_record, load_run, pair_runs, pending_requests,
+                                    run_judge)
 from limacot.judge.stats import summarize
 
 CACHE = "judge-cache.jsonl"
@@ -45,6 +47,7 @@ class JudgeConfig:
     seed: int = 0
     cache: Optional[Path] = None
     compute: Optional[ComputeOptions] = None  # where a local judge model runs (`limacot.compute`)
+    min_coverage: float = 1.0  # the share of A's prompts each B run must answer (limacot.judge.protocol)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -53,6 +56,8 @@ class JudgeConfig:
         if http.max_tokens < 1 or http.max_retries < 0 or http.timeout <= 0 or not http.max_total_wait >= 0:
             raise LimacotInputError("--max-tokens must be >= 1, --max-retries >= 0, --timeout > 0 and "
                                     "--max-total-wait >= 0")
+        if not 0 <= self.min_coverage <= 1:
+            raise LimacotInputError(f"--min-coverage must be a fraction from 0 to 1, got {self.min_coverage}")
 
 
 def load_runs(a_path: str | Path, b_paths: Sequence[str | Path]) -> tuple[Run, list[Run]]:
@@ -81,8 +86,9 @@ def judge_pairwise(a_path: str | Path, b_paths: Sequence[str | Path], out: str |
     """
     out = Path(out)
     a, bs = load_runs(a_path, b_paths)
+    covered = check_coverage(a, bs, config.min_coverage)
     judge = judge or make_judge(config.judge, config.http, config.compute)
-    pairs, missing = pair_runs(a, bs, config.lang, judge.identity())
+    pairs = pair_runs(a, bs, config.lang, judge.identity())
     cache = JudgeCache(config.cache or out / CACHE)
     try:
         requests = len({key for pair in pairs for key in pair.keys.values()})
@@ -95,9 +101,10 @@ def judge_pairwise(a_path: str | Path, b_paths: Sequence[str | Path], out: str |
         mine = [r for r in records if r["b_run"] == b.name]
         stats = summarize([r["outcome"] for r in mine], resamples=config.resamples, seed=config.seed,
                           flips=sum(r["flipped"] for r in mine))
-        runs.append({"b_run": b.name, "path": str(b.path), "missing_in_a": missing[b.name], **stats})
+        runs.append({"b_run": b.name, "path": str(b.path), "missing_in_a": covered[b.name]["not_in_a"],
+                     "coverage": covered[b.name], **stats})
     summary = {"judge": config.judge, "judge_identity": judge.identity(), "lang": config.lang,
-               "a": {"name": a.name, "path": str(a.path)}, "runs": runs,
+               "a": {"name": a.name, "path": str(a.path)}, "runs": runs, "min_coverage": config.min_coverage,
                "bootstrap": {"resamples": config.resamples, "seed": config.seed, "level": 0.95},
                "calls": {"requests": requests, "made": made, "from_cache": requests - made},
                "tokens": _tokens(records)}
@@ -127,22 +134,30 @@ def _write_outputs(out: Path, summary: dict, records: list[dict]) -> None:
 
 
 def results_table(summary: dict) -> str:
-    """The markdown table of a summary, one row per B run:
+    """The markdown table of a summary, one row per B run; `of A` is how many of A's prompts
+    the run answered (and was judged on), and a line under the table names each run that lacks some:
 
-        | B run | prompts | B wins | ties | A wins | unparseable | B equal or better | 95% CI | order flips |
-        |---|---|---|---|---|---|---|---|---|
-        | G2 | 50 | 11 | 30 | 9 | 0 | 82.0% | [72.0%, 92.0%] | 17 |
+        | B run | prompts | B wins | ties | A wins | unparseable | B equal or better | 95% CI | order flips | of A |
+        |---|---|---|---|---|---|---|---|---|---|
+        | G2 | 50 | 11 | 30 | 9 | 0 | 82.0% | [72.0%, 92.0%] | 17 | 50/50 |
     """
-    head = ("| B run | prompts | B wins | ties | A wins | unparseable | B equal or better | 95% CI | order flips |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
-    lines = []
+    head = ("| B run | prompts | B wins | ties | A wins | unparseable | B equal or better | 95% CI | order flips "
+            "| of A |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    lines, gaps = [], []
     for run in summary["runs"]:
         rate = "n/a" if run["b_equal_or_better"] is None else f"{100 * run['b_equal_or_better']:.1f}%"
         ci = "n/a" if run["ci95"] is None else f"[{100 * run['ci95'][0]:.1f}%, {100 * run['ci95'][1]:.1f}%]"
+        cover = run.get("coverage") or {}
+        share = f"{cover['judged']}/{cover['a_prompts']}" if cover else "n/a"
         lines.append(f"| {run['b_run']} | {run['n']} | {run['win']} | {run['tie']} | {run['loss']} | "
-                     f"{run['unparseable']} | {rate} | {ci} | {run['flipped']} |")
+                     f"{run['unparseable']} | {rate} | {ci} | {run['flipped']} | {share} |")
+        if cover.get("missing") or cover.get("not_in_a"):
+            gaps.append(f"{run['b_run']}: judged on {cover['judged']} of A's {cover['a_prompts']} prompts "
+                        f"({cover['missing']} missing in {run['b_run']}, {cover['not_in_a']} of its own not in A)")
     note = (f"\nA = {summary['a']['name']}; judge = {summary['judge']}; every pair judged in both orders "
             f"(a verdict that flips with the order counts as a tie); unparseable verdicts are left out of the rate.\n")
+    if gaps:
+        note += "Coverage: " + "; ".join(gaps) + ". Their rates are over the shared prompts only.\n"
     return head + "\n".join(lines) + "\n" + note
 
 
@@ -160,9 +175,10 @@ def dry_run(a_path: str | Path, b_paths: Sequence[str | Path], config: JudgeConf
     from limacot.models import load_tokenizer
 
     a, bs = load_runs(a_path, b_paths)
+    check_coverage(a, bs, config.min_coverage)
     kind, model, _ = parse_judge_spec(config.judge)
     identity = make_judge(config.judge, config.http, config.compute).identity()
-    pairs, _ = pair_runs(a, bs, config.lang, identity)
+    pairs = pair_runs(a, bs, config.lang, identity)
     cache_path = config.cache or (Path(out) / CACHE if out else None)
     cached = {row.get("key") for row in read_journal(cache_path, repair=False)} if cache_path else set()
     counter = token_counter or (model if kind == "local" else "embedded")

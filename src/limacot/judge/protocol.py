@@ -14,19 +14,23 @@ outcome:
     b       tie     tie            only one order prefers B: not a consistent preference
     None    any     unparseable    a verdict we could not read is recorded, never guessed
 
-Requests identical across B runs (or already in the cache) are sent once.
+Requests identical across B runs (or already in the cache) are sent once. A B run must answer
+every prompt of A, or at least the share `min_coverage` allows (`check_coverage`); prompts only
+one side answered are left out and counted.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from limacot.errors import LimacotInputError
+from limacot.errors import DataError, LimacotInputError
 from limacot.judge.cache import JudgeCache, request_key
 from limacot.judge.instructions import judge_messages
 from limacot.judge.verdicts import parse_verdict
+from limacot.journal import read_journal
 
 ORDERS = ("ab", "ba")
 OUTCOMES = ("win", "tie", "loss", "unparseable")
@@ -55,39 +59,90 @@ class Pair:
 
 
 def load_run(path: str | Path, name: str | None = None) -> Run:
-    """A generations run: a folder holding generations.jsonl, or the .jsonl file itself."""
-    from limacot.journal import read_journal
-
+    """A generations run: a folder holding generations.jsonl, or the .jsonl file itself. A row
+    without id, prompt and answer, or an id given twice, is an input error naming its line."""
     path = Path(path)
     file = path / "generations.jsonl" if path.is_dir() else path
     if not file.is_file():
         raise LimacotInputError(f"{path}: no generations found (expected a folder written by `limacot generate`, "
                                 f"holding generations.jsonl, or a .jsonl file of {{id, prompt, answer}} rows)")
     rows: dict[str, dict] = {}
-    for number, row in enumerate(read_journal(file, repair=False), start=1):
-        if not isinstance(row.get("id"), (str, int)) or not isinstance(row.get("answer"), str) \
-                or not isinstance(row.get("prompt"), str):
-            raise LimacotInputError(f"{file}: row {number}: expected fields id, prompt and answer (text)")
-        rows[str(row["id"])] = row
+    lines: dict[str, int] = {}
+    for line, row in _numbered_rows(file):
+        for key, kinds, expected in (("id", (str, int), "a text or integer prompt id"),
+                                     ("prompt", str, "the prompt's text"), ("answer", str, "the answer's text")):
+            if not isinstance(row.get(key), kinds) or isinstance(row.get(key), bool):
+                raise DataError(str(file), f"line {line}", key, f"{expected} (each row: id, prompt, answer)",
+                                "bad_row", got=_shown(row.get(key)))
+        pid = str(row["id"])
+        if pid in lines:
+            raise DataError(str(file), f"line {line}", "id", f"each prompt id once; '{pid}' is also on line "
+                            f"{lines[pid]} (which answer to judge would be a guess)", "duplicate_id", got=repr(pid))
+        rows[pid], lines[pid] = row, line
     if not rows:
         raise LimacotInputError(f"{file}: no generations in the file")
     return Run(name or (path.name if path.is_dir() else path.stem), file, rows)
 
 
-def pair_runs(a: Run, bs: list[Run], lang: str, identity: dict) -> tuple[list[Pair], dict[str, int]]:
-    """Every prompt both A and a B answered, with its two requests and their cache keys.
+def _numbered_rows(file: Path) -> list[tuple[int, dict]]:
+    """(line number, row) for each row `read_journal` reads from `file` (it skips blank lines,
+    drops a torn last line and raises on a line damaged in the middle)."""
+    rows = read_journal(file, repair=False)
+    numbers = [number for number, line in enumerate(file.read_bytes().split(b"\n"), start=1) if _is_row(line)]
+    return list(zip(numbers, rows))
 
-    Returns the pairs and, per B run, how many of its prompts A lacks (they are left out).
-    Raises LimacotInputError when a B run shares no prompt with A or a prompt's text differs.
-    """
-    pairs, missing = [], {}
+
+def _is_row(line: bytes) -> bool:
+    try:
+        return bool(line.strip()) and bool(json.loads(line.decode("utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+def _shown(value) -> str:
+    text = "nothing" if value is None else f"{type(value).__name__} {value!r}"
+    return text[:80] + ("..." if len(text) > 80 else "")
+
+
+def coverage(a: Run, b: Run) -> dict:
+    """How much of A a B run answers: {"a_prompts": 8, "b_prompts": 5, "judged": 4, "missing": 4,
+    "not_in_a": 1} (judged: prompts both answered; missing: A's prompts B lacks; not_in_a: B's
+    prompts A lacks, left out)."""
+    judged = sum(pid in a.rows for pid in b.rows)
+    return {"a_prompts": len(a.rows), "b_prompts": len(b.rows), "judged": judged,
+            "missing": len(a.rows) - judged, "not_in_a": len(b.rows) - judged}
+
+
+def check_coverage(a: Run, bs: list[Run], min_coverage: float) -> dict[str, dict]:
+    """Each B run's `coverage`, by name. Raises LimacotInputError when a B run shares no prompt
+    with A, or answers fewer than `min_coverage` (a fraction) of A's prompts: a rate over part
+    of the prompts is not comparable with one over all of them, so judging on the overlap is
+    something to ask for (--min-coverage), not a silent default."""
+    found, short = {}, []
     for b in bs:
-        shared = [pid for pid in b.rows if pid in a.rows]
-        missing[b.name] = len(b.rows) - len(shared)
-        if not shared:
+        found[b.name] = cover = coverage(a, b)
+        if not cover["judged"]:
             raise LimacotInputError(f"{b.path} and {a.path} share no prompt id: were they generated from the "
                                     f"same prompts file?")
-        for pid in shared:
+        if cover["judged"] < min_coverage * cover["a_prompts"]:
+            lacking = [pid for pid in a.rows if pid not in b.rows]
+            ids = ", ".join(lacking[:5]) + (f", ... ({len(lacking) - 5} more)" if len(lacking) > 5 else "")
+            short.append(f"{b.path} answers {cover['judged']} of the {cover['a_prompts']} prompts of A "
+                         f"({cover['judged'] / cover['a_prompts']:.1%}; missing ids: {ids})")
+    if short:
+        wanted = "every prompt of A" if min_coverage >= 1 else f"at least {min_coverage:.1%} of A's prompts"
+        raise LimacotInputError(f"{'; '.join(short)}. Expected {wanted} (A = {a.path}). Generate the missing "
+                                f"answers (`limacot generate --resume`), or judge the shared prompts only with "
+                                f"--min-coverage 0 (the summary then reports the coverage of each B run)")
+    return found
+
+
+def pair_runs(a: Run, bs: list[Run], lang: str, identity: dict) -> list[Pair]:
+    """Every prompt both A and a B answered, with its two requests and their cache keys (see
+    `check_coverage` for the prompts left out). Raises LimacotInputError when a prompt's text differs."""
+    pairs = []
+    for b in bs:
+        for pid in (pid for pid in b.rows if pid in a.rows):
             ra, rb = a.rows[pid], b.rows[pid]
             if ra["prompt"].strip() != rb["prompt"].strip():
                 raise LimacotInputError(f"prompt '{pid}' has different text in {a.path} and {b.path}")
@@ -96,7 +151,7 @@ def pair_runs(a: Run, bs: list[Run], lang: str, identity: dict) -> tuple[list[Pa
                              "ba": judge_messages(pair.prompt, pair.answer_b, pair.answer_a, lang)}
             pair.keys = {order: request_key(identity, msgs) for order, msgs in pair.requests.items()}
             pairs.append(pair)
-    return pairs, missing
+    return pairs
 
 
 def pending_requests(pairs: list[Pair], cache: JudgeCache) -> dict[str, list[dict]]:
