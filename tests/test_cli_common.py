@@ -34,3 +34,10 @@ def test_brackets_in_a_message_are_text_not_styling(capsys):
     assert exit_info.value.exit_code == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "[red]x/bad.jsonl:3" in err and "conversations: [str]" in err
+
+
+def test_a_bearer_token_is_removed_without_what_follows_it():
+    from limacot.errors import redact_secrets
+
+    assert redact_secrets('{"reason": "header Bearer abc123"}') == '{"reason": "header Bearer ***"}'
+    assert redact_secrets("Authorization: Bearer tok3n, next") == "Authorization: Bearer ***, next"

@@ -57,5 +57,5 @@ def redact_secrets(text: str, *extra: str | None) -> str:
         for form in (secret, escaped, *secret.splitlines()):  # a key with a line break, one line at a time
             if form == secret or len(form) >= 8:
                 text = text.replace(form, "***")
-    text = re.sub(r"(?i)(bearer\s+)\S+", r"\1***", text)
+    text = re.sub(r"(?i)(bearer\s+)(?!\*\*\*)[^\s\"'<>,;)\]}]+", r"\1***", text)  # the token, not what follows
     return re.sub(r"\bsk-[A-Za-z0-9_\-]{8,}", "sk-***", text)
