@@ -11,10 +11,18 @@ or the new one, never a partial row. Tables:
     metrics(cell_id, stage_key, task, metric, value, stderr, n, fewshot_seed)
                                                                      benchmark numbers (eval stage)
     comparisons(kind, task, a_cell, b_cell, metric, delta, ci_low, ci_high, p_value, p_holm, n)
-                                                                     paired statistics (eval compare)
-    judgments(a_cell, b_cell, judge, wins, ties, losses, unparseable, rate, ci_low, ci_high, n)
-                                                                     pairwise judge outcomes
+                                                                     paired statistics (eval compare):
+                                                                     each metric's delta, CI and p of
+                                                                     its own test; p_holm on the
+                                                                     task's primary metric only
+    judgments(a_cell, b_cell, judge, wins, ties, losses, unparseable, rate, ci_low, ci_high, n, flipped)
+                                                                     pairwise judge outcomes; flipped:
+                                                                     prompts whose verdict changed with
+                                                                     the order (counted as ties)
     provenance(key PK, value)                                        git commit, package versions...
+
+`comparison_rows` and `judgment_rows` turn a stage's output (compare.json, the judge's
+summary.json) into the rows `finish_stage` writes.
 """
 
 from __future__ import annotations
@@ -42,10 +50,47 @@ CREATE TABLE IF NOT EXISTS comparisons (
     PRIMARY KEY (kind, task, a_cell, b_cell, metric));
 CREATE TABLE IF NOT EXISTS judgments (
     a_cell TEXT NOT NULL, b_cell TEXT NOT NULL, judge TEXT NOT NULL, wins INTEGER, ties INTEGER, losses INTEGER,
-    unparseable INTEGER, rate REAL, ci_low REAL, ci_high REAL, n INTEGER,
+    unparseable INTEGER, rate REAL, ci_low REAL, ci_high REAL, n INTEGER, flipped INTEGER,
     PRIMARY KEY (a_cell, b_cell, judge));
 CREATE TABLE IF NOT EXISTS provenance (key TEXT PRIMARY KEY, value TEXT);
 """
+ADDED_COLUMNS = {"judgments": {"flipped": "INTEGER"}}  # added to a store created before they existed
+COMPARISON_COLUMNS = ("kind", "task", "a_cell", "b_cell", "metric", "delta", "ci_low", "ci_high", "p_value",
+                      "p_holm", "n")
+JUDGMENT_COLUMNS = ("a_cell", "b_cell", "judge", "wins", "ties", "losses", "unparseable", "rate", "ci_low",
+                    "ci_high", "n", "flipped")
+Rows = list[tuple[str, tuple]]
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+# A judgments row in the layout before `flipped` existed (11 values): stored with flipped NULL,
+# which the report shows as "not recorded".
+_JUDGMENT_INSERT_11 = "INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def comparison_rows(kind: str, a_cell: str, b_cell: str, result: dict) -> Rows:
+    """The comparisons rows of one `limacot.eval.compare.compare_runs` result: per task and metric,
+    that metric's delta, CI and p-value (of its own test) and, for the task's primary metric, the
+    Holm-corrected p."""
+    sql = _insert("comparisons", COMPARISON_COLUMNS)
+    return [(sql, (kind, task["task"], a_cell, b_cell, metric, m["diff"], m["ci_low"], m["ci_high"], m["p_value"],
+                   m.get("p_holm"), task["n"]))
+            for task in result["tasks"] for metric, m in task["metrics"].items()]
+
+
+def judgment_rows(a_cell: str, b_cell: str, summary: dict) -> Rows:
+    """The judgments rows of one `limacot judge` summary.json (one per B run; `limacot run`
+    judges one B per job), with the order flips beside the counts."""
+    sql = _insert("judgments", JUDGMENT_COLUMNS)
+    rows = []
+    for run in summary["runs"]:
+        low, high = run.get("ci95") or (None, None)
+        rows.append((sql, (a_cell, b_cell, summary["judge"], run["win"], run["tie"], run["loss"], run["unparseable"],
+                           run["b_equal_or_better"], low, high, run["n"], run.get("flipped"))))
+    return rows
 
 
 class ResultsStore:
@@ -61,6 +106,11 @@ class ResultsStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            for table, columns in ADDED_COLUMNS.items():
+                present = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in present:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -94,6 +144,8 @@ class ResultsStore:
         (sql, params) pairs, so a stage's numbers appear exactly when the stage is done."""
         with self.transaction() as db:
             for sql, params in records or ():
+                if sql == _JUDGMENT_INSERT_11:
+                    sql, params = _insert("judgments", JUDGMENT_COLUMNS), (*params, None)
                 db.execute(sql, params)
             db.execute("UPDATE stage_runs SET status = 'done', output = ?, finished = ?, seconds = ? - started, "
                        "error = NULL WHERE key = ?", (output, time.time(), time.time(), key))
