@@ -58,7 +58,7 @@ def test_outputs_and_fast_equals_hf(two_runs):
     info = results["limacot"]
     assert info["seeds"] == [1234, 1235] and info["fast_backend"]["contexts"] > 0
     assert info["seed_variance"]["kobest_copa"]["acc"]["n"] == 2
-    assert info["seed_variance"]["gsm8k"]["exact_match"]["std"] == 0.0 and "gsm8k" in info["seed_independent_tasks"]
+    assert info["seed_variance"]["gsm8k"]["exact_match"]["n"] == 1 and "gsm8k" in info["seed_independent_tasks"]
     for record in _samples(fast, "kobest_hellaswag"):  # pred_norm is what lm-eval's acc_norm scored
         assert (record["pred_norm"] == record["gold"]) == bool(record["acc_norm"])
     for task in ("kobest_copa", "kobest_sentineg", "kobest_hellaswag"):
@@ -72,6 +72,7 @@ def test_outputs_and_fast_equals_hf(two_runs):
     assert {"generation", "prediction", "gold", "exact_match"} <= set(gen) and gen["gold"] == "18"
     summary = (fast / "summary.md").read_text()
     assert "| kobest_copa | acc |" in summary and "k=2" in summary
+    assert "ran once" in next(line for line in summary.splitlines() if line.startswith("| gsm8k |"))
 
 
 @pytest.mark.shared_data
@@ -84,8 +85,11 @@ def test_compare_prints_the_paired_table(two_runs):
     assert set(rows) == {"kobest_copa", "kobest_sentineg", "kobest_hellaswag", "gsm8k"}
     assert set(rows["kobest_hellaswag"]["metrics"]) == {"acc", "acc_norm", "f1"}
     copa = rows["kobest_copa"]
-    assert copa["n"] == 3 and copa["mcnemar"] == {"a_only": 0, "b_only": 0, "p_value": 1.0} and copa["p_holm"] == 1.0
+    assert copa["n"] == 3 and copa["mcnemar"] == {"a_only": 0, "b_only": 0, "p_value": 1.0}
     assert set(copa["metrics"]) == {"acc", "f1"} and copa["metrics"]["acc"]["diff"] == 0.0
+    assert copa["primary"] == "f1" and copa["metrics"]["f1"]["test"] == "permutation"
+    assert copa["metrics"]["f1"]["p_value"] == copa["metrics"]["f1"]["p_holm"] == 1.0  # same predictions
+    assert copa["metrics"]["acc"]["p_holm"] is None and rows["gsm8k"]["primary"] == "exact_match"
     assert "exact_match" in rows["gsm8k"]["metrics"]
     table = runner.invoke(app, ["eval", "compare", str(two_runs / "hf"), str(two_runs / "fast"), "--resamples", "200"])
     assert table.exit_code == 0 and "McNemar" in table.output and "95% CI" in table.output

@@ -4,14 +4,18 @@ Per task (from the two runs' `samples/<task>.jsonl`):
 
 - both runs must have scored the same docs with the same prompts (doc ids, doc hashes and
   prompt hashes equal); otherwise the comparison is refused (an input error);
-- McNemar's exact test on per-doc correctness (acc, or exact_match for generation tasks);
-- a paired bootstrap 95% CI (10,000 resamples, seeded) of B - A for acc, acc_norm and macro F1
-  (where the task reports F1);
-- Holm's correction of the McNemar p-values across the compared tasks.
+- per metric the task reports (acc, acc_norm, exact_match, macro F1): A, B, B - A, its paired
+  bootstrap 95% CI (10,000 resamples, seeded) and a p-value from the test that fits the metric
+  (`limacot.eval.records.metric_test`): McNemar's exact test for an accuracy-type metric, a
+  paired permutation test for F1. The delta, CI and p of a metric are always that metric's;
+- the task's primary metric (`limacot.eval.records.PRIMARY_METRICS`: KoBEST's is F1) is its
+  headline test; Holm's correction runs over the compared tasks' primary tests.
 
-    {"task": "kobest_copa", "n": 20, "metrics": {"acc": {"a": .55, "b": .65, "diff": .10,
-     "ci_low": -.10, "ci_high": .30}, ...}, "mcnemar": {"a_only": 1, "b_only": 3, "p_value": .625},
-     "p_holm": 1.0}
+    {"task": "kobest_copa", "n": 20, "primary": "f1",
+     "metrics": {"f1": {"a": .52, "b": .64, "diff": .12, "ci_low": -.05, "ci_high": .30,
+                        "test": "permutation", "p_value": .21, "p_holm": .42},
+                 "acc": {..., "test": "mcnemar", "a_only": 1, "b_only": 3, "p_value": .625, "p_holm": null}},
+     "mcnemar": {"a_only": 1, "b_only": 3, "p_value": .625}}     (McNemar on per-doc `correct`)
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import json
 from pathlib import Path
 
 from limacot.errors import LimacotInputError
-from limacot.eval.stats import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, holm, mcnemar_exact, paired_bootstrap,
-                                paired_diff, paired_f1_diff)
+from limacot.eval.records import ACCURACY_METRICS, PRIMARY_METRICS, metric_rows, metric_test, primary_metric
+from limacot.eval.stats import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, holm, macro_f1_rows, mcnemar_exact,
+                                paired_bootstrap, paired_diff, paired_f1_diff, paired_permutation_f1)
 
 
 def load_run(out: str | Path) -> tuple[dict, dict[str, list[dict]]]:
@@ -58,27 +63,30 @@ def _aligned(task: str, a: list[dict], b: list[dict]) -> tuple[list[dict], list[
     return [by_a[i] for i in ids], [by_b[i] for i in ids]
 
 
-def _task_metrics(ra: list[dict], rb: list[dict], has_f1: bool, resamples: int, seed: int) -> dict:
-    n = len(ra)
-    out = {}
-    correct_a = [float(r["correct"]) for r in ra]
-    correct_b = [float(r["correct"]) for r in rb]
-    primary = "acc" if "acc" in ra[0] else "exact_match"
-    columns = {primary: (correct_a, correct_b)}
-    if "acc_norm" in ra[0] and "acc_norm" in rb[0]:
-        columns["acc_norm"] = ([float(r["acc_norm"]) for r in ra], [float(r["acc_norm"]) for r in rb])
-    for name, (va, vb) in columns.items():
-        ci = paired_bootstrap(paired_diff(va, vb), n, resamples=resamples, seed=seed)
-        out[name] = {"a": sum(va) / n, "b": sum(vb) / n, **ci.as_dict()}
-    if has_f1 and "pred" in ra[0]:
-        golds = [r["gold"] for r in ra]
-        metric = paired_f1_diff(golds, [r["pred"] for r in ra], [r["pred"] for r in rb])
-        ci = paired_bootstrap(metric, n, resamples=resamples, seed=seed)
-        from limacot.eval.prompts import macro_f1
+def compared_metrics(reported: set[str], ra: list[dict], rb: list[dict]) -> list[str]:
+    """The metrics of a task that can be compared doc by doc, in PRIMARY_METRICS order: an
+    accuracy-type metric both runs' records carry, and F1 where the task reports it and the
+    records carry predictions."""
+    names = []
+    for name in PRIMARY_METRICS:
+        if name in ACCURACY_METRICS and name in ra[0] and name in rb[0]:
+            names.append(name)
+        elif name not in ACCURACY_METRICS and name in reported and "pred" in ra[0] and "pred" in rb[0]:
+            names.append(name)
+    return names
 
-        out["f1"] = {"a": macro_f1(list(zip(golds, [r["pred"] for r in ra]))),
-                     "b": macro_f1(list(zip(golds, [r["pred"] for r in rb]))), **ci.as_dict()}
-    return out
+
+def metric_comparison(name: str, ra: list[dict], rb: list[dict], resamples: int, seed: int) -> dict:
+    """A, B, the bootstrap CI of B - A and the p-value of `name`'s own test (see module docstring)."""
+    n = len(ra)
+    if metric_test(name) == "mcnemar":
+        va, vb = [float(r[name]) for r in ra], [float(r[name]) for r in rb]
+        ci = paired_bootstrap(paired_diff(va, vb), n, resamples=resamples, seed=seed)
+        return {"a": sum(va) / n, "b": sum(vb) / n, **ci.as_dict(), "test": "mcnemar", **mcnemar_exact(va, vb)}
+    golds, pa, pb = [r["gold"] for r in ra], [r["pred"] for r in ra], [r["pred"] for r in rb]
+    ci = paired_bootstrap(paired_f1_diff(golds, pa, pb), n, resamples=resamples, seed=seed)
+    return {"a": float(macro_f1_rows(golds, pa)), "b": float(macro_f1_rows(golds, pb)), **ci.as_dict(),
+            "test": "permutation", "p_value": paired_permutation_f1(golds, pa, pb, resamples=resamples, seed=seed)}
 
 
 def compare_runs(out_a: str | Path, out_b: str | Path, *, resamples: int = BOOTSTRAP_RESAMPLES,
@@ -94,13 +102,19 @@ def compare_runs(out_a: str | Path, out_b: str | Path, *, resamples: int = BOOTS
         ra, rb = _aligned(task, samples_a[task], samples_b[task])
         if not ra:
             continue
-        has_f1 = any(k.startswith("f1,") for k in results_a.get("results", {}).get(task, {}))
-        correct_a = [r["correct"] for r in ra]
-        correct_b = [r["correct"] for r in rb]
-        rows.append({"task": task, "n": len(ra), "metrics": _task_metrics(ra, rb, has_f1, resamples, seed),
-                     "mcnemar": mcnemar_exact(correct_a, correct_b)})
-    for row, adjusted in zip(rows, holm([r["mcnemar"]["p_value"] for r in rows])):
-        row["p_holm"] = adjusted
+        reported = {row["metric"] for row in metric_rows({task: results_a.get("results", {}).get(task, {})})}
+        names = compared_metrics(reported, ra, rb)
+        if not names:
+            continue
+        metrics = {name: metric_comparison(name, ra, rb, resamples, seed) for name in names}
+        rows.append({"task": task, "n": len(ra), "primary": primary_metric(names), "metrics": metrics,
+                     "mcnemar": mcnemar_exact([r["correct"] for r in ra], [r["correct"] for r in rb])})
+    primary = [row["metrics"][row["primary"]] for row in rows]
+    for entry, adjusted in zip(primary, holm([m["p_value"] for m in primary])):
+        entry["p_holm"] = adjusted
+    for row in rows:
+        for entry in row["metrics"].values():
+            entry.setdefault("p_holm", None)  # secondary metrics: uncorrected p only
     return {"a": {"out": str(out_a), "model": results_a.get("limacot", {}).get("model")},
             "b": {"out": str(out_b), "model": results_b.get("limacot", {}).get("model")},
             "resamples": resamples, "seed": seed, "tasks": rows,

@@ -133,18 +133,14 @@ def _assemble(cfg: EvalConfig, plan, runs: list, lm, seconds: float) -> dict:
 
 
 def _seed_variance(runs: list, plan) -> dict:
-    """task -> metric -> seed_summary over the seeds (seed-independent tasks repeat seed 1)."""
+    """task -> metric -> seed_summary over the seeds that ran it: a seed-independent task ran
+    once, so its summary has n = 1 (not k copies of one value, which would read as sd 0 over k seeds)."""
     per_task: dict[str, dict[str, list[float]]] = {}
     for _, result in runs:
         for row in metric_rows(result.get("results", {})):
             if row["value"] is not None and row["task"] in plan.leaves:
                 per_task.setdefault(row["task"], {}).setdefault(row["metric"], []).append(row["value"])
-    k = len(runs)
-    out = {}
-    for task, metrics in per_task.items():
-        out[task] = {m: seed_summary(v * k if task in plan.seed_independent and len(v) == 1 else v)
-                     for m, v in metrics.items()}
-    return out
+    return {task: {m: seed_summary(v) for m, v in metrics.items()} for task, metrics in per_task.items()}
 
 
 def _write(out: Path, cfg: EvalConfig, run: dict, runs: list) -> None:

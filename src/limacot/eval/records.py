@@ -9,17 +9,33 @@ One lm-eval logged sample becomes one flat record:
                       "gold": "18", "correct": true, "exact_match": 1.0}
 
 `pred` is the argmax of the loglikelihoods and `pred_norm` of loglikelihood / choice length in
-characters, as lm-eval computes acc and acc_norm; `correct` is lm-eval's acc (or exact_match).
+characters, as lm-eval computes acc and acc_norm; `correct` is the first accuracy-type metric
+(PRIMARY_METRICS order) the record has: exact_match, else acc.
+
+The metric story is defined here once and imported by compare, run and report:
+
+    PRIMARY_METRICS   a task's headline metric is the first of these it reports
+    ACCURACY_METRICS  per-document 0/1 scores: B - A is tested with McNemar's exact test
+    CORPUS_METRICS    computed over all documents (macro-F1): B - A is tested with a paired
+                      permutation test (swap A's and B's prediction per document, recompute F1)
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from functools import lru_cache
+from typing import Any, Iterable
+
+import yaml
 
 from limacot.eval.answers import extract_answer, gsm8k_gold, normalize_number
+from limacot.eval.catalog import TASKS_DIR
 
-PRIMARY_METRICS = ("acc", "exact_match")
+# KoBEST's headline is macro-F1 (as the KoBEST paper reports it), GSM8K's exact match, every
+# other task's (MMLU, KMMLU, HAE-RAE, ARC) accuracy.
+PRIMARY_METRICS = ("f1", "exact_match", "acc", "acc_norm")
+CORPUS_METRICS = ("f1",)
+ACCURACY_METRICS = tuple(m for m in PRIMARY_METRICS if m not in CORPUS_METRICS)
 
 
 def sample_record(sample: dict, output_type: str, task: str) -> dict:
@@ -30,10 +46,10 @@ def sample_record(sample: dict, output_type: str, task: str) -> dict:
         record.update(_choice_fields(sample))
     else:
         record.update(_generation_fields(sample, task))
-    for metric in ("acc", "acc_norm", "exact_match"):
+    for metric in ACCURACY_METRICS:
         if metric in sample:
             record[metric] = float(sample[metric])
-    record["correct"] = bool(next((record[m] for m in PRIMARY_METRICS if m in record), 0.0))
+    record["correct"] = bool(next((record[m] for m in ACCURACY_METRICS if m in record), 0.0))
     return record
 
 
@@ -62,11 +78,66 @@ def _generation_fields(sample: dict, task: str) -> dict:
     return {"generation": generation, "prediction": extract_answer(str(generation)), "gold": gold}
 
 
-def primary_metric(metrics: dict) -> str | None:
-    for name in ("acc", "exact_match", "acc_norm", "f1"):
-        if name in metrics:
-            return name
-    return None
+def primary_metric(metrics: Iterable[str]) -> str | None:
+    """The headline metric among a task's metric names: the first of PRIMARY_METRICS present,
+    else the first name alphabetically (None for no names).
+
+        {"acc", "acc_norm", "f1"} -> "f1"      {"acc", "acc_norm"} -> "acc"      {"mcc"} -> "mcc"
+    """
+    names = set(metrics)
+    return next((m for m in PRIMARY_METRICS if m in names), min(names, default=None))
+
+
+def metric_test(metric: str) -> str:
+    """The paired test of B - A on `metric`: "mcnemar" (accuracy-type) or "permutation" (F1, and
+    any other metric that is not a per-document 0/1 score)."""
+    return "mcnemar" if metric in ACCURACY_METRICS else "permutation"
+
+
+class _PackLoader(yaml.SafeLoader):
+    """Reads the task pack's YAML without importing anything: `!function x.y` stays the text."""
+
+
+_PackLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+
+
+@lru_cache(maxsize=1)
+def task_pack() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """(group -> its member names, the subject tasks) as the task pack's YAML files declare them.
+    A subject task is one of a benchmark's subjects (MMLU, KMMLU, HAE-RAE: `dataset_kwargs.subject`)."""
+    groups: dict[str, tuple[str, ...]] = {}
+    subjects = set()
+    for path in sorted(TASKS_DIR.rglob("*.yaml")):
+        cfg = yaml.load(path.read_text(encoding="utf-8"), Loader=_PackLoader) or {}
+        if "group" in cfg:
+            groups[cfg["group"]] = tuple(m if isinstance(m, str) else m["task"] for m in cfg.get("task", []))
+        elif (cfg.get("dataset_kwargs") or {}).get("subject"):
+            subjects.add(cfg["task"])
+    return groups, frozenset(subjects)
+
+
+def group_leaves(name: str) -> list[str]:
+    """The leaf tasks a task or group name stands for (a task stands for itself)."""
+    groups = task_pack()[0]
+    if name not in groups:
+        return [name]
+    return [leaf for member in groups[name] for leaf in group_leaves(member)]
+
+
+def task_label(task: str, ran: Iterable[str]) -> str:
+    """A task or group named by what ran: a group scored on only some of its leaf tasks says so.
+
+        "kmmlu", ran {"kmmlu_criminal_law"}        -> "kmmlu (1/45 subjects: criminal_law)"
+        "kmmlu", ran all 45 subjects                -> "kmmlu"
+        "seed-study", 7 of its 52 leaves            -> "seed-study (7/52 tasks)"
+    """
+    leaves = group_leaves(task)
+    done = [leaf for leaf in leaves if leaf in set(ran)]
+    if leaves == [task] or not done or len(done) == len(leaves):
+        return task
+    unit = "subjects" if set(leaves) <= task_pack()[1] else "tasks"
+    names = ": " + ", ".join(leaf.removeprefix(task + "_") for leaf in done) if len(done) <= 3 else ""
+    return f"{task} ({len(done)}/{len(leaves)} {unit}{names})"
 
 
 def metric_rows(results: dict) -> list[dict]:
@@ -100,11 +171,13 @@ def summary_markdown(run: dict) -> str:
              f"- wall time: {info['wall_seconds']:.1f} s", "",
              "| task | metric | value | ± stderr | seeds mean ± std | n |", "|---|---|---|---|---|---|"]
     variance = info.get("seed_variance", {})
-    for row in metric_rows(run.get("results", {})):  # leaf tasks, then groups
-        spread = variance.get(row["task"], {}).get(row["metric"])
-        seeds = f"{spread['mean']:.4f} ± {spread['std']:.4f} (k={spread['n']})" if spread and spread["n"] > 1 else ""
+    rows = metric_rows(run.get("results", {}))
+    ran = {row["task"] for row in rows}
+    for row in rows:  # leaf tasks, then groups
+        seeds = seed_text(variance.get(row["task"], {}).get(row["metric"]), len(info["seeds"]))
         n = run.get("n-samples", {}).get(row["task"], {}).get("effective", "")
-        lines.append(f"| {row['task']} | {row['metric']} | {_fmt(row['value'])} | {_fmt(row['stderr'])} | {seeds} | {n} |")
+        lines.append(f"| {task_label(row['task'], ran)} | {row['metric']} | {_fmt(row['value'])} | "
+                     f"{_fmt(row['stderr'])} | {seeds} | {n} |")
     skipped = info.get("skipped_tasks", {})
     notes = list(info.get("notes", []))
     if skipped:
@@ -114,6 +187,22 @@ def summary_markdown(run: dict) -> str:
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def seed_text(spread: dict | None, seeds: int) -> str:
+    """The few-shot seed spread of one score, telling "ran once" from "k seeds, all equal":
+
+        {"mean": .61, "std": .02, "n": 3}, 3 seeds           -> "0.6100 ± 0.0200 (k=3)"
+        {"mean": .61, "std": 0, "n": 3, "values": [.61]*3}    -> "0.6100 ± 0.0000 (k=3, identical)"
+        {"n": 1}, 3 seeds asked                               -> "ran once (examples do not depend on the seed)"
+        one seed asked                                        -> ""
+    """
+    if seeds <= 1 or not spread:
+        return ""
+    if spread["n"] <= 1:
+        return "ran once (examples do not depend on the seed)"
+    same = len(set(spread.get("values") or [])) == 1
+    return f"{spread['mean']:.4f} ± {spread['std']:.4f} (k={spread['n']}{', identical' if same else ''})"
 
 
 def _fmt(value: float | None) -> str:

@@ -3,6 +3,8 @@
 All functions take per-doc arrays aligned by doc (index i is the same doc in A and B):
 
     mcnemar_exact(correct_a, correct_b)          exact two-sided McNemar p (binomial on discordant pairs)
+    paired_permutation_f1(golds, pa, pb)          two-sided p of macro-F1(B) - macro-F1(A), swapping A's
+                                                 and B's prediction per doc (scipy's permutation test)
     paired_bootstrap(metric, a, b, ...)          95% CI of metric(B) - metric(A), resampling docs
     holm(p_values)                               Holm step-down adjusted p-values
     seed_summary(values)                         mean and sample standard deviation over seeds
@@ -21,6 +23,7 @@ import numpy as np
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
+PERMUTATION_RESAMPLES = 9_999
 
 
 def mcnemar_exact(correct_a: Sequence[int | bool], correct_b: Sequence[int | bool]) -> dict:
@@ -66,17 +69,48 @@ def mean_metric(values: np.ndarray, index: np.ndarray) -> np.ndarray:
 def macro_f1_metric(golds: np.ndarray, preds: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Per-resample macro F1 (scikit-learn's definition: classes present in gold or pred of that
     resample; a class with no true positives scores 0). golds/preds: [n]; index: [R, n]."""
-    g, p = golds[index], preds[index]
+    return macro_f1_rows(golds[index], preds[index])
+
+
+def macro_f1_rows(golds: np.ndarray, preds: np.ndarray) -> np.ndarray:
+    """Macro F1 of each row: golds and preds broadcast to [..., n]; returns [...]."""
+    g, p = np.broadcast_arrays(np.asarray(golds), np.asarray(preds))
     scores, present = [], []
-    for label in np.union1d(golds, preds):
-        tp = np.sum((g == label) & (p == label), axis=1)
-        fp = np.sum((g != label) & (p == label), axis=1)
-        fn = np.sum((g == label) & (p != label), axis=1)
+    for label in np.union1d(g, p):
+        tp = np.sum((g == label) & (p == label), axis=-1)
+        fp = np.sum((g != label) & (p == label), axis=-1)
+        fn = np.sum((g == label) & (p != label), axis=-1)
         denom = 2 * tp + fp + fn
         scores.append(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0))
         present.append(denom > 0)
     scores_arr, present_arr = np.array(scores), np.array(present)
     return (scores_arr * present_arr).sum(axis=0) / np.maximum(present_arr.sum(axis=0), 1)
+
+
+def paired_permutation_f1(golds: Sequence, preds_a: Sequence, preds_b: Sequence, *,
+                          resamples: int = PERMUTATION_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> float:
+    """Two-sided p of macro-F1(B) - macro-F1(A) on the same docs (a paired permutation test).
+
+    Under H0 (A and B are equally good) the two predictions of a doc are exchangeable, so each
+    permutation swaps A's and B's prediction on a random subset of docs and recomputes both F1s
+    (scipy.stats.permutation_test, permutation_type="samples": exact when 2^n <= resamples).
+    F1 is not a per-doc score, so McNemar's test, which counts per-doc wins, does not test it.
+
+        golds [0, 1, 1, 0], A [0, 1, 1, 0], B [1, 0, 0, 1] -> F1 1.0 vs 0.0, p = 2/16 = 0.125
+    """
+    from scipy.stats import permutation_test
+
+    g, pa, pb = (np.asarray(x) for x in (golds, preds_a, preds_b))
+    if len(g) == 0 or np.array_equal(pa, pb):
+        return 1.0
+
+    def statistic(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        return macro_f1_rows(g, b) - macro_f1_rows(g, a)
+
+    result = permutation_test((pa, pb), statistic, permutation_type="samples", vectorized=True,
+                              n_resamples=resamples, alternative="two-sided",
+                              random_state=np.random.default_rng(seed))
+    return float(min(1.0, result.pvalue))
 
 
 def paired_bootstrap(metric: Callable[[np.ndarray], np.ndarray], n_docs: int, *,

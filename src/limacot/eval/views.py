@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from limacot.eval.records import metric_rows
+from limacot.eval.records import ACCURACY_METRICS, CORPUS_METRICS, metric_rows, seed_text, task_label
 
 
 def quiet_libraries(debug: bool) -> None:
@@ -59,11 +59,13 @@ def show_results(console: Console, run: dict, out: Path) -> None:
     table = Table(title=f"{info['model']} · {info['backend']} · {info['num_fewshot']}-shot")
     for column in ("task", "metric", "value", "± stderr", "seeds mean ± std", "n"):
         table.add_column(column, justify="left" if column in ("task", "metric") else "right")
-    for row in metric_rows(run.get("results", {})):
-        spread = variance.get(row["task"], {}).get(row["metric"])
-        seeds = f"{spread['mean']:.4f} ± {spread['std']:.4f}" if spread and spread["n"] > 1 else ""
+    rows = metric_rows(run.get("results", {}))
+    ran = {row["task"] for row in rows}
+    for row in rows:
+        seeds = seed_text(variance.get(row["task"], {}).get(row["metric"]), len(info["seeds"]))
         n = run.get("n-samples", {}).get(row["task"], {}).get("effective", "")
-        name = f"[bold]{row['task']}[/]" if row["task"] in groups else row["task"]
+        label = task_label(row["task"], ran)
+        name = f"[bold]{label}[/]" if row["task"] in groups else label
         table.add_row(name, row["metric"], _fmt(row["value"]), _fmt(row["stderr"]), seeds, str(n))
     console.print(table)
     for note in info.get("notes", []):
@@ -79,16 +81,19 @@ def show_results(console: Console, run: dict, out: Path) -> None:
 def show_comparison(console: Console, result: dict) -> None:
     title = f"B ({result['b']['model']}: {result['b']['out']}) vs A ({result['a']['model']}: {result['a']['out']})"
     table = Table(title=title, caption=f"paired bootstrap {result['resamples']} resamples (seed {result['seed']}); "
-                                       f"McNemar exact; Holm across {len(result['tasks'])} tasks")
-    for column in ("task", "n", "metric", "A", "B", "B - A", "95% CI", "McNemar p", "Holm p"):
-        table.add_column(column, justify="left" if column in ("task", "metric") else "right")
+                                       f"p: McNemar exact ({', '.join(ACCURACY_METRICS)}) or paired permutation "
+                                       f"({', '.join(CORPUS_METRICS)}); "
+                                       f"Holm across the {len(result['tasks'])} tasks' primary metrics (*)")
+    for column in ("task", "n", "metric", "A", "B", "B - A", "95% CI", "test", "p", "Holm p"):
+        table.add_column(column, justify="left" if column in ("task", "metric", "test") else "right")
     for row in result["tasks"]:
         for i, (name, m) in enumerate(row["metrics"].items()):
             first = i == 0
-            table.add_row(row["task"] if first else "", str(row["n"]) if first else "", name, f"{m['a']:.4f}",
-                          f"{m['b']:.4f}", f"{m['diff']:+.4f}", f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]",
-                          f"{row['mcnemar']['p_value']:.4g}" if first else "",
-                          f"{row['p_holm']:.4g}" if first else "")
+            holm = "" if m.get("p_holm") is None else f"{m['p_holm']:.4g}"
+            table.add_row(row["task"] if first else "", str(row["n"]) if first else "",
+                          name + (" *" if name == row.get("primary") else ""), f"{m['a']:.4f}", f"{m['b']:.4f}",
+                          f"{m['diff']:+.4f}", f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]", m["test"],
+                          f"{m['p_value']:.4g}", holm)
     console.print(table)
     if result.get("not_compared"):
         console.print(f"[yellow]in one run only (not compared):[/] {', '.join(result['not_compared'])}")
