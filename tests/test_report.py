@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from limacot.report import write_report
-from limacot.run.store import ResultsStore
+from limacot.run.store import ResultsStore, comparison_rows, judgment_rows
 
 BACKBONE = "smol"
 VARIANTS = ("base", "lima", "lima+cot")
@@ -107,9 +107,10 @@ def _pairs(store: ResultsStore, root: Path, judge: bool) -> None:
             key = f"j{i:02d}".ljust(64, "0")
             store.start_stage("judge", key, f"{a} vs {b}", {"a": "x", "b": "y", "judge": "embedded"})
             wins, ties, losses = 20 + i, 10, 18 - i
-            row = (a, b, "embedded", wins, ties, losses, 2, (wins + ties) / 48, 0.5, 0.75 + 0.01 * i, 50)
-            store.finish_stage(key, str(root / "stages" / "judge" / key[:16]),
-                               [("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)])
+            summary = {"judge": "embedded", "runs": [{"win": wins, "tie": ties, "loss": losses, "unparseable": 2,
+                                                      "b_equal_or_better": (wins + ties) / 48,
+                                                      "ci95": [0.5, 0.75 + 0.01 * i], "n": 50, "flipped": 4}]}
+            store.finish_stage(key, str(root / "stages" / "judge" / key[:16]), judgment_rows(a, b, summary))
 
 
 def _files(root: Path, judge: bool) -> None:
@@ -292,7 +293,10 @@ def test_sections_present(full_report):
     mean = statistics.fmean(values)
     assert [r[4] for r in spread if r[:2] == ["kobest_copa", "f1"]] == [f"{mean:.3f} ± 0.005"]
     assert f"{BACKBONE}: 10 (few-shot seeds)" not in tables and "Not measured" not in markdown  # none at 10
-    assert "B equal or better" in markdown
+    assert "B equal or better" in markdown and "did not decide" not in markdown
+    judged = tables["Pairwise judgments"][0]
+    assert judged[0][-3:] == ["B equal or better", "95% CI", "order flips"]
+    assert {r[-1] for r in judged[1:]} == {"4 (8.3%)"}  # 4 flips of 48 decided prompts, beside each rate
     assert "| demo_eval | 12 | 0 | 1 |" in markdown  # contamination findings from the card
     assert "exact duplicates removed: 2" in markdown
     assert "abc123def456" in markdown and "Study state: complete" in markdown
@@ -392,3 +396,109 @@ def test_without_matplotlib_or_with_a_broken_section(tmp_path, monkeypatch):
     assert markdown.count("Charts skipped: matplotlib is not installed.") == 3
     assert "## Paired deltas" in markdown and "could not be built (ZeroDivisionError" in markdown
     assert "## Provenance" in markdown  # the sections after the broken one are still there
+
+
+def _small_study(root: Path, metrics: list[tuple], comparisons=(), judgments=()) -> Path:
+    """A study folder with a base and a lima cell and only the given rows: metrics
+    (cell, task, metric, value, fewshot_seed), comparison rows, (a, b, judge summary)."""
+    store = ResultsStore(root / "results.sqlite")
+    cells = {"base": f"{BACKBONE}/base/-/s0", "lima": f"{BACKBONE}/lima/10/s0"}
+    store.add_cell(cells["base"], BACKBONE, "base", "-", 0)
+    store.add_cell(cells["lima"], BACKBONE, "lima", "10", 0)
+    for i, (variant, cell) in enumerate(cells.items()):
+        rows = [(METRIC_SQL, (cell, f"e{i}", task, metric, value, 0.02 if seed == -1 else None, 100, seed))
+                for v, task, metric, value, seed in metrics if v == variant]
+        store.start_stage("eval", f"e{i}", cell, {})
+        store.finish_stage(f"e{i}", str(root / "stages" / "eval" / f"e{i}"), rows)
+    store.start_stage("compare", "c0", f"{cells['base']} vs {cells['lima']}", {})
+    store.finish_stage("c0", str(root / "stages" / "compare" / "c0"), list(comparisons))
+    for a, b, summary in judgments:
+        store.start_stage("judge", "j0", f"{a} vs {b}", {})
+        store.finish_stage("j0", str(root / "stages" / "judge" / "j0"), judgment_rows(a, b, summary))
+    store.close()
+    return root
+
+
+def test_deltas_show_the_primary_metric_and_its_own_test(tmp_path):
+    """F1 and accuracy disagree (B: higher acc, much lower macro-F1): the KoBEST row shows F1's
+    delta, CI, p (a paired permutation test, not McNemar on accuracy) and star, and nothing of acc."""
+    from test_eval_compare import PRED_A, PRED_B, write_run
+
+    from limacot.eval.compare import compare_runs
+
+    result = compare_runs(write_run(tmp_path / "a", PRED_A), write_run(tmp_path / "b", PRED_B), resamples=2000)
+    base, lima = f"{BACKBONE}/base/-/s0", f"{BACKBONE}/lima/10/s0"
+    root = _small_study(tmp_path / "study", [], comparison_rows("lima vs base", base, lima, result))
+    markdown = write_report(root)["markdown"].read_text(encoding="utf-8")
+    table = _md_tables(markdown)["lima vs base (Δ = lima − base)"][0]
+    f1, acc = result["tasks"][0]["metrics"]["f1"], result["tasks"][0]["metrics"]["acc"]
+    assert f1["p_value"] < 0.05 < 0.5 < acc["p_value"]  # the two tests disagree too
+    assert table[1] == ["kobest_copa", "f1", f"{f1['diff']:+.3f} [{f1['ci_low']:+.3f}, {f1['ci_high']:+.3f}] "
+                                             f"p {f1['p_holm']:.3f} *"]
+    assert "permutation" in markdown.split("## Paired deltas")[1].split("###")[0]
+
+
+def test_partial_group_and_seeds_that_ran_once(tmp_path):
+    """kmmlu scored on 1 of its 45 subjects is named so; a score from one few-shot seed has no
+    sd ("ran once"), three seeds that agree say so ("identical"), neither reads as sd 0 over k seeds."""
+    rows = []
+    for variant, lift in (("base", 0.0), ("lima", 0.05)):
+        rows += [(variant, "kmmlu", "acc", 0.3 + lift, -1), (variant, "kmmlu_criminal_law", "acc", 0.3 + lift, -1),
+                 (variant, "gsm8k", "exact_match", 0.1 + lift, -1), (variant, "gsm8k", "exact_match", 0.1 + lift, 1234),
+                 (variant, "arc_challenge", "acc", 0.4 + lift, -1)]
+        rows += [(variant, "arc_challenge", "acc", 0.4 + lift, seed) for seed in FEWSHOT_SEEDS]
+        rows += [(variant, "kmmlu_criminal_law", "acc", 0.3 + lift + 0.01 * i, seed)
+                 for i, seed in enumerate(FEWSHOT_SEEDS)]
+    paths = write_report(_small_study(tmp_path, rows))
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    tables = _md_tables(markdown)
+    main = tables[f"{BACKBONE}: 10 training examples"][0]
+    assert [r[0] for r in main[1:]] == ["arc_challenge", "gsm8k", "kmmlu (1/45 subjects: criminal_law)"]
+    spread = {r[0]: r[2:] for r in tables[f"{BACKBONE}: 10 (few-shot seeds)"][0][1:]}
+    assert spread["gsm8k"] == ["0.100 (ran once)", "0.150 (ran once)"]
+    assert spread["arc_challenge"] == ["0.400 ± 0.000 (3 seeds, identical)", "0.450 ± 0.000 (3 seeds, identical)"]
+    csv_rows = [line.split(",") for line in paths["main_table"].read_text(encoding="utf-8").splitlines()]
+    gsm8k = next(r for r in csv_rows if r[1] == "lima" and r[3] == "gsm8k")
+    assert float(gsm8k[-3]) == pytest.approx(0.15) and gsm8k[-2:] == ["", "1"]  # fewshot mean, no sd, one seed
+
+
+def test_judge_that_never_decided_is_called_out(tmp_path):
+    """A judge that always picks the first answer: every verdict flips with the order, so every
+    prompt is a tie and "B equal or better" is 100%; the report says the judge did not decide."""
+    base, lima = f"{BACKBONE}/base/-/s0", f"{BACKBONE}/lima/10/s0"
+    summary = {"judge": "first-pick", "runs": [{"win": 0, "tie": 50, "loss": 0, "unparseable": 0,
+                                                "b_equal_or_better": 1.0, "ci95": [1.0, 1.0], "n": 50,
+                                                "flipped": 50}]}
+    root = _small_study(tmp_path, [("lima", "arc_challenge", "acc", 0.4, -1)], judgments=[(base, lima, summary)])
+    store = ResultsStore(root / "results.sqlite")
+    assert store.rows("SELECT flipped FROM judgments") == [{"flipped": 50}]
+    store.close()
+    paths = write_report(root)
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    judged = _md_tables(markdown)["Pairwise judgments"][0]
+    assert judged[1][-3:] == ["1.000", "[1.000, 1.000]", "50 (100.0%)"]
+    assert "all 50 verdicts flipped with the order: the judge did not decide" in markdown
+    assert "all 50 verdicts flipped with the order: the judge did not decide" in paths["html"].read_text("utf-8")
+
+
+def test_store_made_before_flips_were_recorded(tmp_path):
+    """An older store (judgments without `flipped`, rows in the 11-value layout) opens, gains the
+    column, and the report says the flips were not recorded."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "results.sqlite")
+    db.execute("CREATE TABLE judgments (a_cell TEXT NOT NULL, b_cell TEXT NOT NULL, judge TEXT NOT NULL, "
+               "wins INTEGER, ties INTEGER, losses INTEGER, unparseable INTEGER, rate REAL, ci_low REAL, "
+               "ci_high REAL, n INTEGER, PRIMARY KEY (a_cell, b_cell, judge))")
+    db.execute("INSERT INTO judgments VALUES ('x/base/-/s0', 'x/lima/1/s0', 'j', 1, 2, 3, 0, 0.5, 0.1, 0.9, 6)")
+    db.commit()
+    db.close()
+    store = ResultsStore(tmp_path / "results.sqlite")
+    store.add_cell("x/base/-/s0", "x", "base", "-", 0)
+    store.start_stage("judge", "j1", "x/base/-/s0 vs x/lima/2/s0", {})
+    store.finish_stage("j1", "out", [("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                      ("x/base/-/s0", "x/lima/2/s0", "j", 1, 2, 3, 0, 0.5, 0.1, 0.9, 6))])
+    assert [r["flipped"] for r in store.rows("SELECT flipped FROM judgments")] == [None, None]
+    store.close()
+    markdown = write_report(tmp_path)["markdown"].read_text(encoding="utf-8")
+    assert [r[-1] for r in _md_tables(markdown)["Pairwise judgments"][0][1:]] == ["not recorded"] * 2

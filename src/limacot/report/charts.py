@@ -8,8 +8,9 @@ gives for `<variant>/<size>/train.jsonl` (so "all" becomes its real count), else
 
 from __future__ import annotations
 
+from limacot.eval.records import primary_metric
 from limacot.report import plots, stats
-from limacot.report.doc import Heading, Image, Para, Table
+from limacot.report.doc import Bullets, Heading, Image, Para, Table
 from limacot.report.results import DASH, fmt
 from limacot.report.stats import BASE
 from limacot.report.study import Study
@@ -23,7 +24,7 @@ def chart_tasks(estimates: dict) -> tuple[list[tuple[str, str]], str]:
     sentence naming what was left out ('' when nothing)."""
     by_task = stats.metrics_by_task(estimates)
     headline = stats.headline_tasks(by_task)
-    chosen = [(t, stats.primary_metric(by_task[t])) for t in headline[:plots.MAX_PANELS]]
+    chosen = [(t, primary_metric(by_task[t])) for t in headline[:plots.MAX_PANELS]]
     left = len(headline) - len(chosen)
     note = f" The first {len(chosen)} of {len(headline)} tasks are drawn; the tables have all." if left else ""
     return chosen, note
@@ -40,7 +41,8 @@ def examples(study: Study, variant: str, size: str) -> float | None:
 def scaling_section(study: Study, estimates: dict) -> list:
     blocks: list = [Heading(2, "Scaling curves")]
     tasks, left_out = chart_tasks(estimates)
-    panels = [_panel(study, estimates, task, metric) for task, metric in tasks]
+    labels = stats.task_labels(study)
+    panels = [_panel(study, estimates, task, metric, labels.get(task, task)) for task, metric in tasks]
     panels = [p for p in panels if p.lines]
     if not panels:
         return blocks + [Para("No fine-tuned cell has benchmark numbers yet, so there is nothing to draw.")]
@@ -55,8 +57,8 @@ def scaling_section(study: Study, estimates: dict) -> list:
     return blocks + [Para(text), Image("scaling.png", "Scaling curves", png)]
 
 
-def _panel(study: Study, estimates: dict, task: str, metric: str) -> plots.Panel:
-    panel = plots.Panel(task, metric)
+def _panel(study: Study, estimates: dict, task: str, metric: str, label: str) -> plots.Panel:
+    panel = plots.Panel(label, metric)
     for backbone in stats.backbones(study):
         base = estimates.get((backbone, BASE, "-", task, metric))
         if base is not None:
@@ -103,7 +105,8 @@ def _ablation_group(study: Study, estimates: dict, backbone: str, tasks: list) -
     label = f"{size} training examples" + (f" ({n:g} records)" if n is not None and f"{n:g}" != size else "")
     absent = [v for v in ABLATION[1:] if v in stats.variants(study) and v not in bars]
     label += f"; no numbers for {', '.join(absent)}" if absent else ""
-    return plots.Group(backbone, label, [f"{t}\n({m})" for t, m in tasks], bars)
+    names = stats.task_labels(study)
+    return plots.Group(backbone, label, [f"{names.get(t, t)}\n({m})" for t, m in tasks], bars)
 
 
 def judge_section(study: Study) -> list:
@@ -120,21 +123,57 @@ def judge_section(study: Study) -> list:
                   key=lambda r: (r["judge"], stats.cell_sort(r["a_cell"]), stats.cell_sort(r["b_cell"])))
     blocks.append(Para("LIMA protocol: per prompt the judge compares A's and B's answers (both orders); "
                        "\"B equal or better\" = (B wins + ties) / decided prompts, unparseable verdicts left out; "
-                       "95% CI: bootstrap over prompts."))
+                       "95% CI: bootstrap over prompts. Order flips: decided prompts whose verdict changed when "
+                       "the two answers swapped places (position bias, not preference); they count as ties, so "
+                       "read \"B equal or better\" beside its flip rate."))
+    undecided = [line for r in rows if (line := undecided_warning(r))]
+    if undecided:
+        blocks += [Para("The judge did not decide:"), Bullets(undecided)]
     if not (missing := plots.matplotlib_missing()):
         several = (len({x["judge"] for x in rows}) > 1, len(stats.backbones(study)) > 1)
         verdicts = [plots.Verdict(_pair_label(r, *several), r["n"] or 0, r["wins"] or 0, r["ties"] or 0,
-                                  r["losses"] or 0, r["unparseable"] or 0, r["rate"], r["ci_low"], r["ci_high"])
+                                  r["losses"] or 0, r["unparseable"] or 0, r["rate"], r["ci_low"], r["ci_high"],
+                                  r.get("flipped"), bool(undecided_warning(r)))
                     for r in rows]
         png = plots.judge_chart(verdicts, "Pairwise preference (B vs A)")
         blocks.append(Image("judge.png", "Judge win/tie/loss", png))
     else:
         blocks.append(Para(missing))
     table = [[r["a_cell"], r["b_cell"], r["judge"]] + [DASH if r[k] is None else str(r[k]) for k in COUNTS]
-             + [fmt(r["rate"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if r["ci_low"] is not None else DASH]
+             + [fmt(r["rate"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if r["ci_low"] is not None else DASH,
+                flips_text(r)]
              for r in rows]
     return blocks + [Table(["A", "B", "judge", "B wins", "ties", "A wins", "unparseable", "n", "B equal or better",
-                            "95% CI"], table, [False] * 3 + [True] * 7)]
+                            "95% CI", "order flips"], table, [False] * 3 + [True] * 8)]
+
+
+def decided(row: dict) -> int:
+    return (row["wins"] or 0) + (row["ties"] or 0) + (row["losses"] or 0)
+
+
+def flips_text(row: dict) -> str:
+    """'12 (24.0%)' of the decided prompts; 'not recorded' for a store written before flips were."""
+    if row.get("flipped") is None:
+        return "not recorded"
+    share = f" ({100 * row['flipped'] / decided(row):.1f}%)" if decided(row) else ""
+    return f"{row['flipped']}{share}"
+
+
+def undecided_warning(row: dict) -> str:
+    """A sentence when every decided verdict is a tie (flipped or not): then "B equal or better"
+    is 100% whatever the answers were, and says nothing. '' otherwise."""
+    n = decided(row)
+    if not n or row["wins"] or row["losses"]:
+        return ""
+    pair = f"`{row['b_cell']}` vs `{row['a_cell']}` ({row['judge']})"
+    flipped = row.get("flipped")
+    if flipped == n:
+        what = f"all {n} verdicts flipped with the order"
+    elif flipped is None:
+        what = f"all {n} verdicts were ties (order flips not recorded)"
+    else:
+        what = f"all {n} verdicts were ties ({flipped} flipped with the order)"
+    return f"{pair}: {what}: the judge did not decide, so its 100% \"B equal or better\" means nothing."
 
 
 def _pair_label(row: dict, with_judge: bool, with_backbone: bool) -> str:

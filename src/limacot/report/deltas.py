@@ -1,5 +1,7 @@
 """The paired-deltas section: B − A per task from the store's comparisons table, with the
-paired bootstrap 95% CI and the Holm-corrected McNemar p-value.
+paired bootstrap 95% CI and the Holm-corrected p-value, all of the task's primary metric
+(`limacot.eval.records.PRIMARY_METRICS`) and its own test (McNemar for accuracy, a paired
+permutation test for F1).
 
 One table per comparison kind and backbone; a row per task (its primary metric), a column per
 B cell (size/seed), so a reader scans a task across training sizes:
@@ -13,6 +15,7 @@ collapsible block under the table. Every metric, and the uncorrected p, is in co
 
 from __future__ import annotations
 
+from limacot.eval.records import ACCURACY_METRICS, CORPUS_METRICS, primary_metric
 from limacot.report import stats
 from limacot.report.doc import Details, Heading, Num, Para, Table
 from limacot.report.results import DASH, fmt, fmt_p
@@ -37,17 +40,20 @@ def deltas_section(study: Study) -> list:
                f"{len(configured)} are configured but none has finished yet (see Study status)")
         return blocks + [Para(f"No paired comparisons in the store: {why}.")]
     blocks.append(Para(f"Δ = B − A on the same documents and prompts, per task (primary metric), one column per "
-                       f"B cell (training size/seed). [95% CI]: paired bootstrap over documents; p: McNemar's "
-                       f"exact test on per-document correctness, Holm-corrected across the tasks of that "
-                       f"comparison; * marks Holm p < {ALPHA}. Every metric and the uncorrected p are in "
-                       f"`comparisons.csv`."))
+                       f"B cell (training size/seed). [95% CI]: paired bootstrap over documents; p: the test of "
+                       f"that same metric, Holm-corrected across the tasks of that comparison: McNemar's exact "
+                       f"test on per-document correctness for {', '.join(ACCURACY_METRICS)}, a paired "
+                       f"permutation test (A's and B's prediction swapped per document) for "
+                       f"{', '.join(CORPUS_METRICS)}; * marks Holm p < {ALPHA}. Every metric and its "
+                       f"uncorrected p are in `comparisons.csv`."))
     groups = _large_groups(study)
+    names = stats.task_labels(study)
     for kind in kind_order({r["kind"] for r in study.comparisons}):
         b_name, _, a_name = kind.partition(" vs ")
         blocks.append(Heading(3, f"{kind} (Δ = {b_name} − {a_name})"))
         for backbone in _backbones(study, kind):
             rows = [r for r in study.comparisons if r["kind"] == kind and r["a_cell"].split("/")[0] == backbone]
-            blocks += _kind_tables(backbone, rows, groups)
+            blocks += _kind_tables(backbone, rows, groups, names)
     return blocks
 
 
@@ -63,7 +69,7 @@ def _large_groups(study: Study) -> list[str]:
     return [g for g in sorted(tasks) if sum(t.startswith(g + "_") for t in compared) > GROUP_INLINE]
 
 
-def _kind_tables(backbone: str, rows: list[dict], groups: list[str]) -> list:
+def _kind_tables(backbone: str, rows: list[dict], groups: list[str], names: dict[str, str]) -> list:
     b_cells = sorted({r["b_cell"] for r in rows}, key=stats.cell_sort)
     a_cells = sorted({r["a_cell"] for r in rows}, key=stats.cell_sort)
     a_text = f"A = `{a_cells[0]}`" if len(a_cells) == 1 else "A = the cell of the same size and seed"
@@ -71,11 +77,11 @@ def _kind_tables(backbone: str, rows: list[dict], groups: list[str]) -> list:
     metrics: dict[str, set[str]] = {}
     for r in rows:
         metrics.setdefault(r["task"], set()).add(r["metric"])
-    primary = {task: stats.primary_metric(m) for task, m in metrics.items()}
+    primary = {task: primary_metric(m) for task, m in metrics.items()}
     by_key = {(r["task"], r["b_cell"]): r for r in rows if r["metric"] == primary[r["task"]]}
 
     def table(tasks: list[str], caption: str) -> Table:
-        body = [[t, primary[t]] + [_entry(by_key.get((t, b))) for b in b_cells] for t in tasks]
+        body = [[names.get(t, t), primary[t]] + [_entry(by_key.get((t, b))) for b in b_cells] for t in tasks]
         return Table(["task", "metric"] + labels, body, [False, False] + [True] * len(b_cells), caption, stacked=True)
 
     grouped = {g: [t for t in sorted(metrics) if t.startswith(g + "_")] for g in groups}
@@ -83,8 +89,9 @@ def _kind_tables(backbone: str, rows: list[dict], groups: list[str]) -> list:
     blocks: list = [table(inline, f"{backbone}: {a_text}")] if inline else []
     for group, members in grouped.items():
         if members:
-            blocks.append(Details(f"{backbone}: {group} ({len(members)} subtasks)",
-                                  [table(members, f"{backbone}, {group}: {a_text}")]))
+            name = names.get(group, group)
+            blocks.append(Details(f"{backbone}: {name}, {len(members)} subtasks compared",
+                                  [table(members, f"{backbone}, {name}: {a_text}")]))
     return blocks
 
 

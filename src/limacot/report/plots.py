@@ -208,6 +208,14 @@ class Verdict:
     rate: float | None
     low: float | None
     high: float | None
+    flipped: int | None = None   # decided prompts whose verdict changed with the order (None: not recorded)
+    undecided: bool = False      # every decided verdict a tie: the rate says nothing
+
+    def flips(self) -> str:
+        decided = self.wins + self.ties + self.losses
+        if self.flipped is None:
+            return "flips not recorded"
+        return f"flips {self.flipped}/{decided}" + (f" ({100 * self.flipped / decided:.0f}%)" if decided else "")
 
 
 JUDGE_SEGMENTS = (("wins", "B wins", "#0072B2", None), ("ties", "tie", "#BBBBBB", None),
@@ -216,9 +224,10 @@ JUDGE_SEGMENTS = (("wins", "B wins", "#0072B2", None), ("ties", "tie", "#BBBBBB"
 
 def judge_chart(verdicts: list[Verdict], title: str) -> bytes:
     """LIMA Figure-1 style: one horizontal stacked bar per comparison (B wins / tie / A wins as %
-    of the prompts), with "B equal or better" and its 95% interval written beside each bar."""
+    of the prompts), with "B equal or better", its 95% interval and the order flips written
+    beside each bar (and "judge did not decide" where every verdict was a tie)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9.5, 1.6 + 0.45 * len(verdicts)))
+    fig, ax = plt.subplots(figsize=(10.5, 1.6 + 0.6 * max(len(verdicts), 3)))
     labels = [v.label for v in verdicts]
     left = [0.0] * len(verdicts)
     for key, name, color, hatch in JUDGE_SEGMENTS:
@@ -235,9 +244,11 @@ def judge_chart(verdicts: list[Verdict], title: str) -> bytes:
     for y, v in enumerate(verdicts):
         text = "n/a" if v.rate is None else f"{100 * v.rate:.0f}%" + (
             f" [{100 * v.low:.0f}, {100 * v.high:.0f}]" if v.low is not None and v.high is not None else "")
-        ax.text(102, y, text, va="center", fontsize=9)
-    ax.text(102, -0.6, "B equal or\nbetter [95% CI]", fontsize=8.5, va="bottom", fontweight="bold")
-    ax.set_xlim(0, 132)
+        detail = v.flips() + ("\njudge did not decide" if v.undecided else "")
+        ax.text(102, y, f"{text}\n{detail}", va="center", fontsize=8.5,
+                color="#B00020" if v.undecided else "black")
+    ax.text(102, -0.6, "B equal or better\n[95% CI], order flips", fontsize=8.5, va="bottom", fontweight="bold")
+    ax.set_xlim(0, 145)
     ax.set_xticks(range(0, 101, 20))
     ax.spines["bottom"].set_bounds(0, 100)
     ax.set_xlabel("% of prompts")

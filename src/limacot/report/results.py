@@ -9,6 +9,7 @@ Main table layout, one per backbone and training size (base repeated in each for
 
 from __future__ import annotations
 
+from limacot.eval.records import primary_metric
 from limacot.report import stats
 from limacot.report.doc import Details, Heading, Num, Para, Table
 from limacot.report.stats import BASE, Estimate
@@ -72,10 +73,12 @@ def main_section(study: Study, estimates: dict) -> list:
                        + (" (one seed: every interval is stderr-based)." if len(seeds) <= 1 else ".")))
     by_task = stats.metrics_by_task(estimates)
     headline = stats.headline_tasks(by_task)
+    labels = stats.task_labels(study)
     for backbone, size in table_groups(study):
         cols = columns(study, backbone, size)
         title = f"{backbone}: {size} training examples" if size != "-" else f"{backbone}: base model"
-        rows = [[task, metric] + [estimate_entry(estimates.get((backbone, v, s, task, metric))) for v, s in cols]
+        rows = [[labels.get(task, task), metric] + [estimate_entry(estimates.get((backbone, v, s, task, metric)))
+                                                    for v, s in cols]
                 for task in headline for metric in _metric_order(by_task[task])]
         blocks += [Heading(3, title), Table(["task", "metric"] + [v for v, _ in cols], rows,
                                             [False, False] + [True] * len(cols))]
@@ -86,20 +89,21 @@ def main_section(study: Study, estimates: dict) -> list:
 
 
 def _metric_order(metrics: set[str]) -> list[str]:
-    primary = stats.primary_metric(metrics)
+    primary = primary_metric(metrics)
     return [primary] + sorted(metrics - {primary})
 
 
 def _subtask_details(study: Study, estimates: dict, by_task: dict, subtasks: list[str]) -> Details:
     inner: list = [Para("Subtasks (the tasks of a group above), primary metric only; every metric is in "
                         "`main_table.csv`.")]
+    labels = stats.task_labels(study)
     for backbone, size in table_groups(study):
         cols = columns(study, backbone, size)
         rows = []
         for task in subtasks:
-            metric = stats.primary_metric(by_task[task])
-            rows.append([task, metric] + [estimate_entry(estimates.get((backbone, v, s, task, metric)))
-                                          for v, s in cols])
+            metric = primary_metric(by_task[task])
+            entries = [estimate_entry(estimates.get((backbone, v, s, task, metric))) for v, s in cols]
+            rows.append([labels.get(task, task), metric] + entries)
         inner += [Heading(4, f"{backbone}: {size} (subtasks)"),
                   Table(["task", "metric"] + [v for v, _ in cols], rows, [False, False] + [True] * len(cols))]
     return Details(f"Subtasks ({len(subtasks)})", inner)
@@ -107,34 +111,46 @@ def _subtask_details(study: Study, estimates: dict, by_task: dict, subtasks: lis
 
 def fewshot_section(study: Study, spreads: dict) -> list:
     blocks: list = [Heading(2, "Few-shot seed variance")]
-    if not spreads:
+    if not any(spread.k >= 2 for spread in spreads.values()):
         configured = (study.config.get("eval") or {}).get("fewshot_seeds", 1)
         return blocks + [Para(f"Not measured: every cell was evaluated with one few-shot seed "
                               f"(`eval.fewshot_seeds` = {configured}; set it above 1 to measure how much the "
                               f"choice of the few-shot examples moves the scores).")]
-    ks = sorted({spread.k for spread in spreads.values()})
+    ks = sorted({spread.k for spread in spreads.values() if spread.k >= 2})
     show_k = len(ks) > 1
     seeds = "the few-shot seeds (their number beside each entry)" if show_k else f"{ks[0]} few-shot seeds"
+    notes = []
+    if any(spread.identical for spread in spreads.values()):
+        notes.append("\"identical\": every seed gave the same score (an sd of 0, measured). ")
+    if any(spread.k == 1 for spread in spreads.values()):
+        notes.append("\"ran once\": the task's few-shot examples do not depend on the seed (fixed exemplars), "
+                     "so it was scored once and has no sd. ")
     blocks.append(Para(f"Entries: mean ± sd over {seeds}, i.e. over different draws of the prompt's examples; "
                        f"with several training seeds the means are averaged and the sds pooled (root mean "
-                       f"square). Primary metric of the headline tasks; every task and metric is in "
-                       f"`main_table.csv`."))
+                       f"square). {''.join(notes)}Primary metric of the headline tasks; every task and metric is "
+                       f"in `main_table.csv`."))
     by_task = stats.metrics_by_task(spreads)
+    labels = stats.task_labels(study)
     for backbone, size in table_groups(study):
         cols = columns(study, backbone, size)
-        if not any(k[0] == backbone and (k[1], k[2]) in cols for k in spreads):
+        if not any(k[0] == backbone and (k[1], k[2]) in cols and spread.k >= 2 for k, spread in spreads.items()):
             continue
         rows = []
         for task in stats.headline_tasks(by_task):
-            metric = stats.primary_metric(by_task[task])
-            rows.append([task, metric] + [_spread_entry(spreads.get((backbone, v, s, task, metric)), show_k)
-                                          for v, s in cols])
+            metric = primary_metric(by_task[task])
+            entries = [_spread_entry(spreads.get((backbone, v, s, task, metric)), show_k) for v, s in cols]
+            rows.append([labels.get(task, task), metric] + entries)
         blocks += [Heading(3, f"{backbone}: {size} (few-shot seeds)"),
                    Table(["task", "metric"] + [v for v, _ in cols], rows, [False, False] + [True] * len(cols))]
     return blocks
 
 
 def _spread_entry(spread, show_k: bool) -> Num | str:
+    """'0.612 ± 0.004' (k seeds), '0.600 ± 0.000 (3 seeds, identical)', or '0.600 (ran once)'."""
     if spread is None:
         return DASH
+    if spread.sd is None:
+        return Num(f"{spread.mean:.3f}", "(ran once)")
+    if spread.identical:
+        return Num(f"{spread.mean:.3f} ± {spread.sd:.3f}", f"({spread.k} seeds, identical)")
     return Num(f"{spread.mean:.3f} ± {spread.sd:.3f}", f"({spread.k} seeds)" if show_k else "")

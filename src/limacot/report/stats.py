@@ -17,27 +17,23 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from scipy.stats import norm
+from scipy.stats import t as student_t
+
+from limacot.eval.records import task_label, task_pack
 from limacot.report.study import Study
 
 BASE = "base"
 KNOWN_VARIANTS = (BASE, "lima", "lima+cot", "cot")
-PRIMARY_METRICS = ("f1", "exact_match", "acc", "acc_norm")  # KoBEST's headline is macro-F1, GSM8K's exact match
 MAIN_SEED = -1                                               # metrics.fewshot_seed of the main number
-Z95 = 1.959963984540054
-_T975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
-         2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
-         2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272)
+Z95 = float(norm.ppf(0.975))
 
 
 def t975(df: int) -> float:
-    """The 97.5% quantile of Student's t with `df` degrees of freedom (table to 30, then a
-    Cornish-Fisher expansion, error < 1e-4)."""
+    """The 97.5% quantile of Student's t with `df` degrees of freedom."""
     if df < 1:
         raise ValueError("t975 needs df >= 1")
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = Z95
-    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+    return float(student_t.ppf(0.975, df))
 
 
 @dataclass(frozen=True)
@@ -67,12 +63,15 @@ def estimate(values: list[float], stderrs: list[float | None], cells: tuple[str,
 @dataclass(frozen=True)
 class Spread:
     """Few-shot seed spread of one entry: mean and sd over `k` few-shot seeds (pooled over
-    `cells` training seeds: mean of the per-cell means, root-mean-square of the per-cell sds)."""
+    `cells` training seeds: mean of the per-cell means, root-mean-square of the per-cell sds).
+    `k == 1`: the entry ran once (its few-shot examples do not depend on the seed) and has no sd;
+    `identical`: k >= 2 seeds ran and every seed gave the same value."""
 
     mean: float
-    sd: float
+    sd: float | None
     k: int
     cells: int
+    identical: bool = False
 
 
 Key = tuple[str, str, str, str, str]   # (backbone, variant, size, task, metric)
@@ -96,7 +95,8 @@ def main_estimates(study: Study) -> dict[Key, Estimate]:
 
 
 def fewshot_spreads(study: Study) -> dict[Key, Spread]:
-    """Entries evaluated with two or more few-shot seeds (metrics rows with fewshot_seed >= 0)."""
+    """Every entry with per-few-shot-seed rows (fewshot_seed >= 0): over the cells that ran two
+    or more seeds, else (every cell ran it once) a Spread with k = 1 and no sd."""
     cells = {c["cell_id"]: c for c in study.cells}
     per_cell: dict[tuple[Key, str], list[float]] = {}
     for row in study.metrics:
@@ -107,12 +107,17 @@ def fewshot_spreads(study: Study) -> dict[Key, Spread]:
         per_cell.setdefault((key, cell["cell_id"]), []).append(row["value"])
     pooled: dict[Key, list[list[float]]] = {}
     for (key, _), values in per_cell.items():
-        if len(values) >= 2:
-            pooled.setdefault(key, []).append(values)
-    return {key: Spread(statistics.fmean(statistics.fmean(v) for v in groups),
-                        math.sqrt(statistics.fmean(statistics.variance(v) for v in groups)),
-                        min(len(v) for v in groups), len(groups))
-            for key, groups in pooled.items()}
+        pooled.setdefault(key, []).append(values)
+    out = {}
+    for key, groups in pooled.items():
+        several = [v for v in groups if len(v) >= 2]
+        if not several:
+            out[key] = Spread(statistics.fmean(v[0] for v in groups), None, 1, len(groups))
+            continue
+        out[key] = Spread(statistics.fmean(statistics.fmean(v) for v in several),
+                          math.sqrt(statistics.fmean(statistics.variance(v) for v in several)),
+                          min(len(v) for v in several), len(several), all(len(set(v)) == 1 for v in several))
+    return out
 
 
 # --- orderings ---------------------------------------------------------------------------------
@@ -144,16 +149,25 @@ def _ordered(preferred: list[str], found: set[str]) -> list[str]:
     return [x for x in preferred if x in found] + sorted(found - set(preferred))
 
 
-def primary_metric(metrics: set[str] | list[str]) -> str:
-    """The metric a chart or delta table shows for a task (PRIMARY_METRICS order, else the first name)."""
-    return next((m for m in PRIMARY_METRICS if m in metrics), sorted(metrics)[0])
-
-
 def headline_tasks(tasks: set[str] | list[str]) -> list[str]:
-    """Tasks that are not a subtask of another task present: `kobest_copa` is a subtask when
-    `kobest` is there, `mmlu_humanities` when `mmlu` is. Sorted."""
+    """Tasks that are not part of another task present: `kobest_copa` is a subtask when
+    `kobest` is there, `kmmlu` when `seed-study` is (the task pack's groups), `mmlu_humanities`
+    when `mmlu` is (the name). Sorted."""
     tasks = set(tasks)
-    return sorted(t for t in tasks if not any(t.startswith(g + "_") for g in tasks if g != t))
+    inside = {member for g in tasks for member in _descendants(g)}
+    return sorted(t for t in tasks if t not in inside and not any(t.startswith(g + "_") for g in tasks if g != t))
+
+
+def _descendants(group: str) -> set[str]:
+    members = task_pack()[0].get(group, ())
+    return set(members).union(*(_descendants(m) for m in members)) if members else set()
+
+
+def task_labels(study: Study) -> dict[str, str]:
+    """task -> its name in the report: a group scored on only some of its tasks says which
+    ("kmmlu (1/45 subjects: criminal_law)"); any other task is its own name."""
+    ran = {row["task"] for row in study.metrics}
+    return {task: task_label(task, ran) for task in ran | {r["task"] for r in study.comparisons}}
 
 
 def metrics_by_task(keys) -> dict[str, set[str]]:

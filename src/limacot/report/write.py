@@ -6,7 +6,7 @@ Writes, under `STUDY_DIR/report/` (each file atomically):
     report.html        the same report as one self-contained page (images embedded, no links out)
     scaling.png, cot_ablation.png, judge.png    the charts that have data (stale ones are removed)
     main_table.csv     every (backbone, variant, size, task, metric) mean with its interval, full precision
-    comparisons.csv    the store's comparisons table, every metric
+    comparisons.csv    the store's comparisons table, every metric, with the test that gave its p
 
 A section that cannot be built (an unexpected row in a hand-edited store) is replaced by a
 sentence saying so; the report itself is always written.
@@ -22,6 +22,7 @@ from typing import Callable
 
 from limacot import __version__
 from limacot.atomic import atomic_write_bytes, atomic_write_text
+from limacot.eval.records import metric_test
 from limacot.report import charts, datacard, deltas, provenance, results, stats, status
 from limacot.report.doc import Heading, Image, Para, to_html, to_markdown
 from limacot.report.study import Study, load_study
@@ -51,9 +52,9 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> dict[s
     atomic_write_text(paths["html"], to_html(blocks, f"limacot report: {study.name}"))
     paths["main_table"], paths["comparisons"] = out / "main_table.csv", out / "comparisons.csv"
     atomic_write_text(paths["main_table"], main_table_csv(stats.main_estimates(study), stats.fewshot_spreads(study)))
-    atomic_write_text(paths["comparisons"], _csv(study.comparisons, ["kind", "task", "a_cell", "b_cell", "metric",
-                                                                     "delta", "ci_low", "ci_high", "p_value",
-                                                                     "p_holm", "n"]))
+    comparisons = [{**row, "test": metric_test(row["metric"])} for row in study.comparisons]
+    atomic_write_text(paths["comparisons"], _csv(comparisons, ["kind", "task", "a_cell", "b_cell", "metric", "delta",
+                                                               "ci_low", "ci_high", "test", "p_value", "p_holm", "n"]))
     return paths
 
 

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from limacot.cli_common import err_console, handled_errors, out_console, print_json
+from limacot.eval.records import PRIMARY_METRICS
 
 STAGES = "data,train,eval,generate,judge,compare"
 
@@ -97,7 +98,7 @@ def _write_report(out: Path) -> dict:
     return write_report(out)
 
 
-SCORE_METRICS = ("acc", "acc_norm", "f1", "exact_match", "mcc")
+SCORE_METRICS = (*PRIMARY_METRICS, "mcc")
 
 
 def _show_main_table(csv_path: Path) -> None:
