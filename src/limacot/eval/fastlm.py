@@ -18,6 +18,16 @@ truncation). Generation (`generate_until`) is HFLM's own.
     before (hf):   [ctx + " A"], [ctx + " B"], [ctx + " C"], [ctx + " D"]   4 passes over ctx
     after (fast):  [ctx] -> cache;  [" A"|" B"|" C"|" D"] on the cache      1 pass over ctx
 
+Before its first fast request the backend checks that the model really reads the cache it is
+given (`limacot.eval.cachecheck`: a wrapper such as PEFT hides the forward signature, and a
+model drops an argument name it does not know without a word, which would score continuations
+without their context): a probe scores a few short requests on the cache and on the `hf` path.
+A model that fails it, or that the fast path does not support, gets one warning and every
+request goes through HFLM. Each `loglikelihood` / `loglikelihood_rolling` call ends with one
+log line (INFO) counting the requests per path and why (`stats` keeps the totals):
+
+    limacot-fast loglikelihood: 40 requests, 34 scored on shared KV caches, 6 on the hf path (longer than max_length: 6)
+
 Usable from plain lm-eval as `--model limacot-fast` (see `limacot.eval.lm_eval_cli`); the
 `pretrained` model argument also accepts limacot model specs (`embedded`, `hf:org/name`,
 `model.gguf`).
@@ -25,8 +35,8 @@ Usable from plain lm-eval as `--model limacot-fast` (see `limacot.eval.lm_eval_c
 
 from __future__ import annotations
 
-import inspect
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -35,6 +45,8 @@ import torch.nn.functional as F
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
+
+from limacot.eval.cachecheck import accepts, cache_keyword, check_cache_scoring, has_sliding_window
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +72,8 @@ class FastStats:
     prefix_blocks: int = 0
     prefix_tokens_saved: int = 0
     context_tokens_run: int = 0
+    fallback_reasons: Counter = field(default_factory=Counter)  # reason -> requests sent to HFLM
+    refused: str | None = None  # why this model is never scored on a cache (None: it is)
 
 
 @register_model("limacot-fast", "limacot_fast")
@@ -85,27 +99,48 @@ class FastHFLM(HFLM):
         self.max_cache_tokens = int(max_cache_tokens)
         self.on_progress = on_progress
         self.stats = FastStats()
-        self._cache_kw = _cache_keyword(self.model)
+        self._cache_kw = cache_keyword(self.model)
+        self._keeps_logits = accepts(self.model, "logits_to_keep")
+        self._checked, self._refused = False, None  # the fast path's support for this model is decided once
+        self._routes: Counter = Counter()  # this call's requests: "fast" or why they went to HFLM
 
     # --- lm-eval extension point ---------------------------------------------------------
 
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        self._routes.clear()
+        results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+        self._log_routes("loglikelihood", len(requests))
+        return results
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+        self._routes.clear()
+        results = super().loglikelihood_rolling(requests, disable_tqdm=disable_tqdm)
+        self._log_routes("loglikelihood_rolling", len(requests))
+        return results
+
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs=None):
-        if override_bs is not None or not self._fast_path_ok():
+        refused = "rolling windows" if override_bs is not None else self._refusal()
+        if refused:
+            self._fall_back(refused, len(requests))
             return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
-        limit = self.max_length + 1
-        fast = [i for i, (_, c, k) in enumerate(requests) if len(c) + len(k) <= limit and c and k]
-        fast_set = set(fast)
-        slow = [i for i in range(len(requests)) if i not in fast_set]
+        reasons = {i: why for i, (_, ctx, cont) in enumerate(requests)
+                   if (why := _fallback_reason(ctx, cont, self.max_length + 1))}
+        fast = [i for i in range(len(requests)) if i not in reasons]
         results: list = [None] * len(requests)
         pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0,
                     desc="Running loglikelihood requests (limacot-fast)")
-        if slow:
-            self.stats.fallback_requests += len(slow)
+        if reasons:
+            for reason, n in Counter(reasons.values()).items():
+                self._fall_back(reason, n)
+            slow = sorted(reasons)
             slow_res = super()._loglikelihood_tokens([requests[i] for i in slow], disable_tqdm=True)
             for i, answer in zip(slow, slow_res):
                 results[i] = answer
             self._advance(pbar, len(slow))
-        for request_id, answer in self._score_fast([requests[i] for i in fast], fast, pbar):
+        self._routes["fast"] += len(fast)
+        scored = self._score_fast([requests[i] for i in fast], fast, lambda n: self._advance(pbar, n),
+                                  self.prefix_min_tokens)
+        for request_id, answer in scored:
             results[request_id] = answer
             request_str = requests[request_id][0]
             if request_str is not None:
@@ -115,23 +150,56 @@ class FastHFLM(HFLM):
 
     # --- the fast path ------------------------------------------------------------------
 
-    def _fast_path_ok(self) -> bool:
-        if self.backend != "causal":
-            return False
-        return not _has_sliding_window(getattr(self.model, "config", None))
+    def _refusal(self) -> str | None:
+        """Why no request of this model is scored on a cache (None: they can be); decided and warned
+        once. The reason is short (the summary line's); `stats.refused` gets the details."""
+        if not self._checked:
+            self._checked = True
+            if self.backend != "causal":
+                self._refused = self.stats.refused = "not a decoder-only model"
+            elif has_sliding_window(getattr(self.model, "config", None)):
+                self._refused = self.stats.refused = "sliding-window attention"
+            else:
+                counts, self.stats = self.stats, FastStats()  # the probe is not part of the eval's counts
+                try:
+                    details = check_cache_scoring(self)
+                finally:
+                    self.stats = counts
+                if details:
+                    self._refused, self.stats.refused = "failed the cache probe", f"failed the cache probe: {details}"
+            if self._refused:
+                log.warning("limacot-fast: not scoring on KV caches for this model (%s); every request goes "
+                            "through lm-eval's hf path", self.stats.refused)
+        return self._refused
+
+    def _fall_back(self, reason: str, n: int) -> None:
+        self.stats.fallback_requests += n
+        self.stats.fallback_reasons[reason] += n
+        self._routes[reason] += n
+
+    def _log_routes(self, kind: str, n_requests: int) -> None:
+        """One line per call: how many requests were scored on caches, how many went to HFLM and why
+        (for loglikelihood_rolling the counts are its windows)."""
+        slow = {reason: n for reason, n in self._routes.items() if reason != "fast"}
+        head = f"{n_requests} requests" + (f" in {sum(self._routes.values())} windows" if "rolling" in kind else "")
+        why = ", ".join(f"{reason}: {n}" for reason, n in sorted(slow.items()))
+        log.info("limacot-fast %s: %s, %d scored on shared KV caches, %d on the hf path%s", kind, head,
+                 self._routes["fast"], sum(slow.values()), f" ({why})" if why else "")
 
     def _advance(self, pbar, n: int) -> None:
         pbar.update(n)
         if self.on_progress is not None:
             self.on_progress(n)
 
-    def _score_fast(self, requests: Sequence[Request], ids: list[int], pbar):
-        """Yield (request id, (logprob, is_greedy)) for requests that fit in max_length."""
+    def _score_fast(self, requests: Sequence[Request], ids: list[int], advance: Callable[[int], None],
+                    prefix_min: int):
+        """Yield (request id, (logprob, is_greedy)) for requests that fit in max_length;
+        `advance(n)` is told after each batch how many requests it finished."""
         groups = _group_by_context(requests, ids)
         self.stats.contexts += len(groups)
         self.stats.continuations += len(requests)
         ordered = sorted(groups, key=lambda g: g.ctx)
-        for prefix_len, members in prefix_blocks([g.ctx for g in ordered], self.prefix_min_tokens):
+        for prefix_len, members in prefix_blocks([g.ctx for g in ordered], prefix_min):
             block = [ordered[i] for i in members]
             prefix = self._run_prefix(block[0].ctx[:prefix_len]) if prefix_len else None
             if prefix_len:
@@ -142,7 +210,7 @@ class FastHFLM(HFLM):
             for start in range(0, len(block), step):
                 batch = block[start:start + step]
                 yield from self._score_batch(batch, prefix, prefix_len)
-                self._advance(pbar, sum(len(g.conts) for g in batch))
+                advance(sum(len(g.conts) for g in batch))
 
     def _run_prefix(self, tokens: tuple[int, ...]) -> "CacheState":
         state, _ = self._forward(None, [list(tokens)], keep="none")
@@ -190,7 +258,7 @@ class FastHFLM(HFLM):
         mask = torch.cat([state.mask, seg_mask], dim=1)
         kwargs = {self._cache_kw: state.cache, "use_cache": True}
         last_idx = lengths - 1
-        if keep != "all" and _accepts(self.model, "logits_to_keep"):
+        if keep != "all" and self._keeps_logits:
             keep_positions = torch.unique(last_idx) if keep == "last" else torch.tensor([width - 1], device=device)
             kwargs["logits_to_keep"] = keep_positions
         with torch.no_grad(), torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype,
@@ -200,7 +268,7 @@ class FastHFLM(HFLM):
         if keep == "none":
             return new_state, None
         if keep == "last":
-            if "logits_to_keep" in kwargs:
+            if "logits_to_keep" in kwargs and logits.shape[1] == len(kwargs["logits_to_keep"]):
                 column = torch.searchsorted(kwargs["logits_to_keep"], last_idx)
             else:
                 column = last_idx
@@ -308,43 +376,16 @@ def _cache_rows(cache, index: torch.Tensor):
     return new
 
 
-def _has_sliding_window(config) -> bool:
-    if config is None:
-        return True
-    layer_types = getattr(config, "layer_types", None) or []
-    if any(t != "full_attention" for t in layer_types):
-        return True
-    if getattr(config, "use_sliding_window", True) is False:
-        return False
-    return getattr(config, "sliding_window", None) is not None
+def _fallback_reason(ctx: Sequence[int], cont: Sequence[int], limit: int) -> str | None:
+    """Why one request goes to HFLM (None: the fast path scores it)."""
+    if len(ctx) + len(cont) > limit:
+        return "longer than max_length"  # HFLM truncates the context on the left
+    return None if ctx and cont else "empty context or continuation"
 
 
 def _groups_per_batch(batch_size) -> int:
     text = str(batch_size)
     return int(text) if text.isdigit() and int(text) > 0 else 1
-
-
-def _signature_params(model) -> dict:
-    try:
-        return dict(inspect.signature(model.forward).parameters)
-    except (TypeError, ValueError):
-        return {}
-
-
-def _accepts(model, name: str) -> bool:
-    return name in _signature_params(model)
-
-
-def _cache_keyword(model) -> str:
-    """transformers >= 5 names the cache argument `cache`; earlier ones `past_key_values`."""
-    params = _signature_params(model)
-    if "cache" in params:
-        return "cache"
-    if "past_key_values" in params:
-        return "past_key_values"
-    import transformers
-
-    return "cache" if int(transformers.__version__.split(".")[0]) >= 5 else "past_key_values"
 
 
 def _resolve_pretrained(pretrained) -> tuple[object, str | None]:
