@@ -300,3 +300,51 @@ def test_real_lima_train_file_through_a_gated_hub(hub, shared_data, monkeypatch)
     assert summary["records"] == 1030 and summary["trimmed"] == {"trailing_user_turn": 1}
     assert summary["sources"] == {"stackexchange": 400, "wikihow": 200, "writingprompts": 150, "authors": 200,
                                   "nlp": 50, "multi_turn": 30}
+
+
+@pytest.fixture()
+def hub_down(hub, monkeypatch) -> list[str]:
+    """Online mode, but the hub never answers (no network, no DNS): every request fails to
+    connect. Returns the attempts; huggingface_hub's waits between retries are recorded, not slept."""
+    attempts: list[str] = []
+
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        attempts.append(f"{request.method} {request.url.path}")
+        raise httpx2.ConnectError("[Errno -2] Name or service not known", request=request)
+
+    huggingface_hub.set_client_factory(lambda: httpx2.Client(
+        transport=httpx2.MockTransport(refuse), event_hooks={"request": [_http.hf_request_event_hook]},
+        follow_redirects=True))
+    monkeypatch.setattr(_http.time, "sleep", lambda seconds: attempts.append(f"sleep {seconds}"))
+    return attempts
+
+
+def test_an_unreachable_hub_fails_at_once_without_retries(hub_down, capsys):
+    """Without network, huggingface_hub retried each file 5 times (about 25 s, a warning per try)
+    before the clear message; one unanswered request now decides, and the cache alone is used."""
+    result = runner.invoke(app, ["data", "inspect", "hf:limacot-test/lima/train.jsonl"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "the hub could not be reached and the file is not in the Hugging Face cache" in " ".join(
+        result.output.split())
+    assert "Retrying" not in result.output + capsys.readouterr().err
+    assert len(hub_down) == 1 and not any(a.startswith("sleep") for a in hub_down), hub_down
+
+
+def test_an_unreachable_hub_model_fails_at_once(hub_down):
+    from limacot import models
+
+    with pytest.raises(LimacotInputError, match="could not find hub model 'limacot-test/tiny' locally, and the hub "
+                                                "could not be reached") as err:
+        models.load_tokenizer("hf:limacot-test/tiny")
+    assert "not in the Hugging Face cache" in str(err.value)
+    assert len(hub_down) == 1 and not any(a.startswith("sleep") for a in hub_down), hub_down
+
+
+def test_a_cached_hub_file_is_read_while_the_hub_is_unreachable(hub, monkeypatch):
+    hub.publish("limacot-test/lima", {"train.jsonl": LIMA_SAMPLE.read_bytes()})
+    expected = len(read_records("hf:limacot-test/lima/train.jsonl").records)  # cached, as by an earlier run
+    attempts = []
+    huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(
+        lambda request: attempts.append(request) or (_ for _ in ()).throw(httpx2.ConnectError("down", request=request)))))
+    assert len(read_records("hf:limacot-test/lima/train.jsonl").records) == expected
+    assert len(attempts) == 1

@@ -290,3 +290,38 @@ def test_embedded_greedy_answers(embedded):
         print(f"\n{question} -> {answer}")
     assert all(isinstance(a, str) and a for a in answers.values())
     assert "Paris" in answers["What is the capital of France?"]
+
+
+def test_hf_offline_missing_model_fails_before_loading_anything(hub_cache, monkeypatch):
+    """Offline and not cached: refused at once, without asking transformers (which tried file
+    after file: adapter_config.json, config.json, ...)."""
+    import transformers
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("from_pretrained was called for a model that is not in the cache")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_load)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_load)
+    for load in (models.load_model, models.load_tokenizer):
+        with pytest.raises(LimacotInputError, match=r"could not find hub model 'limacot-test/absent@v2' locally, "
+                                                    r"and offline mode \(HF_HUB_OFFLINE=1\)") as err:
+            load("hf:limacot-test/absent@v2")
+        assert f"not in the Hugging Face cache {hub_cache}" in str(err.value)
+
+
+def test_a_file_that_is_no_gguf_is_an_input_error(tmp_path, home):
+    text = tmp_path / "notes.gguf"
+    text.write_text("this is a text file\n")
+    with pytest.raises(LimacotInputError, match=r"model spec '.*notes.gguf': not a GGUF file \(a GGUF starts with "
+                                                r"the bytes b'GGUF', this one with b'this'\)"):
+        models.load_tokenizer(str(text))
+    (tmp_path / "folder.gguf").mkdir()
+    with pytest.raises(LimacotInputError, match=r"folder.gguf': is a folder, expected a .gguf file"):
+        models.resolve_model_spec(str(tmp_path / "folder.gguf"))
+
+
+def test_a_broken_gguf_is_an_input_error(home, fake_gguf):
+    """The GGUF magic, then garbage: the reader's ValueError becomes a message naming the file."""
+    with pytest.raises(LimacotInputError, match=rf"{fake_gguf}: not a GGUF model transformers can read"):
+        models.load_tokenizer(str(fake_gguf))
+    assert not models._is_complete(models.converted_dir(models.resolve_model_spec(str(fake_gguf))))

@@ -116,10 +116,33 @@ def fetch_hub_file(hub: HubFile) -> tuple[Path, str | None]:
     """
     try:
         local = huggingface_hub.hf_hub_download(hub.repo_id, hub.filename, repo_type="dataset",
-                                                revision=hub.revision)
+                                                revision=hub.revision, local_files_only=hub_unavailable() is not None)
     except Exception as err:  # huggingface_hub raises many types; each is translated below
         raise hub_error(hub, err) from None
     return Path(local), _snapshot_sha(Path(local), hub.filename)
+
+
+PROBE_TIMEOUT = 5.0  # seconds one request to the hub may take before it counts as unreachable
+
+
+def hub_unavailable() -> str | None:
+    """Why the hub cannot be asked now, or None when it answers.
+
+    "offline": offline mode (HF_HUB_OFFLINE=1). "unreachable": one request to the hub endpoint,
+    through huggingface_hub's own HTTP client, got no answer within PROBE_TIMEOUT (no network,
+    DNS, a proxy). Callers then use the Hugging Face cache only, so a missing file fails at once
+    instead of after huggingface_hub's retries (about 25 s per file, printed line by line).
+    """
+    from huggingface_hub import constants  # deferred: with the HTTP stack below
+    from huggingface_hub.utils import get_session
+
+    if constants.is_offline_mode():
+        return "offline"
+    try:
+        get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT)
+    except Exception:  # any transport failure (an HTTP status is an answer, so it is not raised here)
+        return "unreachable"
+    return None
 
 
 def _snapshot_sha(local: Path, filename: str) -> str | None:

