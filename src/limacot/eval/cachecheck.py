@@ -43,7 +43,8 @@ def check_cache_scoring(lm) -> str | None:
     phrase = list(lm.tok_encode(PROBE_PHRASE, add_special_tokens=False))[:16]
     phrase = (phrase * 4)[:max(len(phrase), 4)]  # a tokenizer that packs the phrase into few tokens
     tokens, half = phrase + phrase, len(phrase)
-    # no two requests join to the same tokens (lm-eval's hf path mixes those up, its issue #2984)
+    # no two requests join to the same tokens: lm-eval's hf path groups requests by context +
+    # continuation[:-1] and can score such a pair wrong (cf. its issue #2984)
     requests = [(None, tokens[:half], tokens[half:]), (None, tokens[:half], tokens[half:half + 2]),
                 (None, tokens[:half + 1], tokens[half + 1:-1]), (None, tokens[:half + 1], tokens[half + 1:half + 3])]
     context_free = [(None, ctx[-1:], cont) for _, ctx, cont in requests]
