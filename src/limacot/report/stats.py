@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from limacot.eval.records import task_label, task_pack
+from limacot.eval.records import task_label
 from limacot.report.study import Study
 
 BASE = "base"
@@ -150,17 +150,10 @@ def _ordered(preferred: list[str], found: set[str]) -> list[str]:
 
 
 def headline_tasks(tasks: set[str] | list[str]) -> list[str]:
-    """Tasks that are not part of another task present: `kobest_copa` is a subtask when
-    `kobest` is there, `kmmlu` when `seed-study` is (the task pack's groups), `mmlu_humanities`
-    when `mmlu` is (the name). Sorted."""
+    """Tasks that are not a subtask of another task present: `kobest_copa` is a subtask when
+    `kobest` is there, `mmlu_humanities` when `mmlu` is. Sorted."""
     tasks = set(tasks)
-    inside = {member for g in tasks for member in _descendants(g)}
-    return sorted(t for t in tasks if t not in inside and not any(t.startswith(g + "_") for g in tasks if g != t))
-
-
-def _descendants(group: str) -> set[str]:
-    members = task_pack()[0].get(group, ())
-    return set(members).union(*(_descendants(m) for m in members)) if members else set()
+    return sorted(t for t in tasks if not any(t.startswith(g + "_") for g in tasks if g != t))
 
 
 def task_labels(study: Study) -> dict[str, str]:
