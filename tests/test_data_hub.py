@@ -319,6 +319,11 @@ def hub_down(hub, monkeypatch) -> list[str]:
     return attempts
 
 
+def assert_no_retries(attempts: list[str]) -> None:
+    """No wait between tries and no request made twice (huggingface_hub may also fetch a registry once)."""
+    assert not any(a.startswith("sleep") for a in attempts) and len(set(attempts)) == len(attempts), attempts
+
+
 def test_an_unreachable_hub_fails_at_once_without_retries(hub_down, capsys):
     """Without network, huggingface_hub retried each file 5 times (about 25 s, a warning per try)
     before the clear message; one unanswered request now decides, and the cache alone is used."""
@@ -327,7 +332,7 @@ def test_an_unreachable_hub_fails_at_once_without_retries(hub_down, capsys):
     assert "the hub could not be reached and the file is not in the Hugging Face cache" in " ".join(
         result.output.split())
     assert "Retrying" not in result.output + capsys.readouterr().err
-    assert len(hub_down) == 1 and not any(a.startswith("sleep") for a in hub_down), hub_down
+    assert_no_retries(hub_down)
 
 
 def test_an_unreachable_hub_model_fails_at_once(hub_down):
@@ -337,7 +342,7 @@ def test_an_unreachable_hub_model_fails_at_once(hub_down):
                                                 "could not be reached") as err:
         models.load_tokenizer("hf:limacot-test/tiny")
     assert "not in the Hugging Face cache" in str(err.value)
-    assert len(hub_down) == 1 and not any(a.startswith("sleep") for a in hub_down), hub_down
+    assert_no_retries(hub_down)
 
 
 def test_a_cached_hub_file_is_read_while_the_hub_is_unreachable(hub, monkeypatch):
@@ -347,4 +352,12 @@ def test_a_cached_hub_file_is_read_while_the_hub_is_unreachable(hub, monkeypatch
     huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(
         lambda request: attempts.append(request) or (_ for _ in ()).throw(httpx2.ConnectError("down", request=request)))))
     assert len(read_records("hf:limacot-test/lima/train.jsonl").records) == expected
-    assert len(attempts) == 1
+    assert not any("/resolve/" in r.url.path for r in attempts)  # the cache alone, no file request
+
+
+def test_an_unreachable_hub_dataset_fails_at_once(hub_down):
+    result = runner.invoke(app, ["data", "inspect", "hf:limacot-test/absent:train"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert "hf:limacot-test/absent:train: the hub could not be reached" in text and "HF_HUB_OFFLINE=1" in text
+    assert_no_retries(hub_down)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from limacot.errors import DataError, LimacotInputError
-from limacot.hub_files import fetch_hub_file, load_dataset_error, parse_hf_spec, parse_hub_file
+from limacot.hub_files import fetch_hub_file, hub_unavailable, load_dataset_error, parse_hf_spec, parse_hub_file
 
 RawRow = tuple[str, "dict | DataError"]
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
@@ -168,6 +168,11 @@ def _hf_rows(spec: str) -> Iterator[RawRow]:
 
     name, split = parse_hf_spec(spec)
     local = Path(name)
+    if not local.exists() and hub_unavailable() == "unreachable":  # offline mode: `datasets` reads its cache
+        raise LimacotInputError(
+            f"{spec}: the hub could not be reached, so the dataset cannot be loaded. If an earlier run cached it, "
+            f"set HF_HUB_OFFLINE=1 to read it from the cache; or pass a local file or folder, or name one data file "
+            f"of the repository (hf:{name}/PATH/IN/REPO), which is read from the Hugging Face cache when it is there.")
     try:
         if local.is_dir() and ((local / "state.json").exists() or (local / "dataset_dict.json").exists()):
             loaded = datasets.load_from_disk(str(local))
