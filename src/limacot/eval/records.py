@@ -194,13 +194,13 @@ def seed_text(spread: dict | None, seeds: int) -> str:
 
         {"mean": .61, "std": .02, "n": 3}, 3 seeds           -> "0.6100 ± 0.0200 (k=3)"
         {"mean": .61, "std": 0, "n": 3, "values": [.61]*3}    -> "0.6100 ± 0.0000 (k=3, identical)"
-        {"n": 1}, 3 seeds asked                               -> "ran once (examples do not depend on the seed)"
+        {"n": 1}, 3 seeds asked                               -> "ran once (fixed few-shot examples)"
         one seed asked                                        -> ""
     """
     if seeds <= 1 or not spread:
         return ""
     if spread["n"] <= 1:
-        return "ran once (examples do not depend on the seed)"
+        return "ran once (fixed few-shot examples)"
     same = len(set(spread.get("values") or [])) == 1
     return f"{spread['mean']:.4f} ± {spread['std']:.4f} (k={spread['n']}{', identical' if same else ''})"
 
