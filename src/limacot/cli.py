@@ -9,7 +9,9 @@ from typing import Optional
 
 import typer
 
-from limacot.cli_common import err_console, handled_errors, out_console, print_json, state
+from rich.markup import escape
+
+from limacot.cli_common import check_out_dir, err_console, handled_errors, out_console, print_json, state
 from limacot.errors import LimacotInputError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -82,18 +84,21 @@ def data_build(
     from limacot.data.build import build_data
 
     with handled_errors():
+        check_out_dir(out)
         cfg = load_config(config, DataBuildConfig)
         updates = {k: v for k, v in {"seed": seed, "skip_bad": skip_bad or None}.items() if v is not None}
         cfg = cfg.model_copy(update=updates)
-        log = (lambda msg: None) if as_json else (lambda msg: err_console.print(f"  {msg}", highlight=False))
+        log = (lambda msg: None) if as_json else \
+            (lambda msg: err_console.print(f"  {msg}", highlight=False, markup=False))
         result = build_data(cfg, out, force=force, log=log)
     if as_json:
         print_json({"out": str(result.out_dir), "up_to_date": result.up_to_date, **result.manifest})
     elif result.up_to_date:
-        out_console.print(f"[green]up to date[/]: {out} already holds this build (no work done; --force rebuilds)")
+        out_console.print(f"[green]up to date[/]: {escape(str(out))} already holds this build (no work done; "
+                          f"--force rebuilds)")
     else:
-        out_console.print(f"[green]built[/] {len(result.manifest['outputs'])} training files under {out} "
-                          f"(card: {out / 'card.md'})")
+        out_console.print(f"[green]built[/] {len(result.manifest['outputs'])} training files under "
+                          f"{escape(str(out))} (card: {escape(str(out / 'card.md'))})")
 
 
 @data_app.command("render")
@@ -125,10 +130,11 @@ def data_render(
         return
     for record, example in zip(report.records, examples):
         counts = token_counts(example)
-        out_console.rule(f"{record.id} ({record.source}): {counts['tokens']} tokens, {counts['trained_tokens']} trained")
+        out_console.rule(escape(f"{record.id} ({record.source}): {counts['tokens']} tokens, "
+                                f"{counts['trained_tokens']} trained"))
         out_console.print(highlight(example, tok), soft_wrap=True)
     if any(dropped.values()):
-        err_console.print(f"dropped or truncated: {dict(+dropped)}")
+        err_console.print(f"dropped or truncated: {dict(+dropped)}", markup=False)
 
 
 def _load_tokenizer(spec: str):

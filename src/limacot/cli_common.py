@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import typer
@@ -56,6 +57,19 @@ def handled_errors() -> Iterator[None]:
 def _debug_traceback() -> None:
     if state.debug:
         sys.stderr.write(redact_secrets(traceback.format_exc()))
+
+
+def check_out_dir(out: Path | None, flag: str = "--out") -> None:
+    """An output folder must be a folder or not exist yet (nor sit below a file): checked before
+    any work, so a mistyped --out never costs a run that then cannot be written."""
+    if out is None:
+        return
+    for path in (out, *out.parents):
+        if path.is_dir():
+            return
+        if path.exists():
+            where = "is" if path == out else f"is inside {path}, which is"
+            raise LimacotInputError(f"{flag} {out}: {where} an existing file; expected a folder (new or existing)")
 
 
 def print_json(obj: object) -> None:

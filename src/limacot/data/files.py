@@ -45,7 +45,8 @@ def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
         return
     path = Path(spec)
     if not path.is_file():
-        raise LimacotInputError(f"{path}: no such file (expected one of {', '.join(FILE_SUFFIXES)}, "
+        what = "is a folder, not a data file" if path.is_dir() else "no such file"
+        raise LimacotInputError(f"{path}: {what} (expected one of {', '.join(FILE_SUFFIXES)}, "
                                 f"an hf:ORG/NAME/PATH/IN/REPO hub file or an hf:org/name[:split] dataset)")
     yield from _reader_for(path.suffix.lower(), str(path))(path, str(path))
 

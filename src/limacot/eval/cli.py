@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from limacot.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, compute_flags, err_console, handled_errors,
-                                out_console, print_json, state)
+from limacot.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, err_console,
+                                handled_errors, out_console, print_json, state)
 from limacot.compute import is_main_process
 from limacot.errors import LimacotInputError
 
@@ -53,6 +53,7 @@ def evaluate(
 
         if out is None:
             raise LimacotInputError("--out DIR is required (where results.json, samples/ and summary.md go)")
+        check_out_dir(out)
         if backend is not None and backend not in ("fast", "hf"):
             raise LimacotInputError(f"--backend: expected 'fast' or 'hf', got '{backend}'")
         overrides = {"model": model, "tasks": tasks, "num_fewshot": num_fewshot, "limit": limit,

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from limacot.eval.records import ACCURACY_METRICS, CORPUS_METRICS, metric_rows, seed_text, task_label
 
@@ -56,7 +58,7 @@ def show_results(console: Console, run: dict, out: Path) -> None:
     info = run["limacot"]
     variance = info.get("seed_variance", {})
     groups = set(run.get("groups", {}))
-    table = Table(title=f"{info['model']} · {info['backend']} · {info['num_fewshot']}-shot")
+    table = Table(title=escape(f"{info['model']} · {info['backend']} · {info['num_fewshot']}-shot"))
     for column in ("task", "metric", "value", "± stderr", "seeds mean ± std", "n"):
         table.add_column(column, justify="left" if column in ("task", "metric") else "right")
     rows = metric_rows(run.get("results", {}))
@@ -69,17 +71,19 @@ def show_results(console: Console, run: dict, out: Path) -> None:
         table.add_row(name, row["metric"], _fmt(row["value"]), _fmt(row["stderr"]), seeds, str(n))
     console.print(table)
     for note in info.get("notes", []):
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
     skipped = info.get("skipped_tasks", {})
     if skipped:
         console.print(f"[yellow]skipped {len(skipped)} task(s) without local data:[/] "
                       f"{', '.join(list(skipped)[:8])}{' ...' if len(skipped) > 8 else ''}", highlight=False)
-    console.print(f"[green]wrote[/] {out}/results.json, samples/, summary.md ({info['wall_seconds']:.1f} s)",
+    console.print(f"[green]wrote[/] {escape(str(out))}/results.json, samples/, summary.md "
+                  f"({info['wall_seconds']:.1f} s)",
                   highlight=False)
 
 
 def show_comparison(console: Console, result: dict) -> None:
-    title = f"B ({result['b']['model']}: {result['b']['out']}) vs A ({result['a']['model']}: {result['a']['out']})"
+    a, b = result["a"], result["b"]
+    title = escape(f"B ({b['model']}: {b['out']}) vs A ({a['model']}: {a['out']})")
     table = Table(title=title, caption=f"paired bootstrap {result['resamples']} resamples (seed {result['seed']}); "
                                        f"p: McNemar exact ({', '.join(ACCURACY_METRICS)}) or paired permutation "
                                        f"({', '.join(CORPUS_METRICS)}); "
@@ -92,7 +96,7 @@ def show_comparison(console: Console, result: dict) -> None:
             holm = "" if m.get("p_holm") is None else f"{m['p_holm']:.4g}"
             table.add_row(row["task"] if first else "", str(row["n"]) if first else "",
                           name + (" *" if name == row.get("primary") else ""), f"{m['a']:.4f}", f"{m['b']:.4f}",
-                          f"{m['diff']:+.4f}", f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]", m["test"],
+                          f"{m['diff']:+.4f}", Text(f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]"), m["test"],
                           f"{m['p_value']:.4g}", holm)
     console.print(table)
     if result.get("not_compared"):

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 
-from limacot.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, compute_flags, err_console, handled_errors,
-                                out_console, print_json)
+from limacot.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, err_console,
+                                handled_errors, out_console, print_json)
 
 
 def register(app: typer.Typer) -> None:
@@ -39,6 +40,7 @@ def generate(
     from limacot.generation import GenerationSettings, generate_file
 
     with handled_errors():
+        check_out_dir(out)
         settings = GenerationSettings(max_new_tokens=max_new_tokens, greedy=greedy, seed=seed)
         compute = validate_config(compute_flags(device, dtype, attn), ComputeOptions, origin="flags")
         rows = generate_file(model, prompts, out, settings, on_answer=None if as_json else _show_answer,
@@ -48,13 +50,13 @@ def generate(
     if as_json:
         print_json(rows)
     else:
-        out_console.print(f"[green]wrote[/] {out / 'generations.jsonl'} ({len(rows)} answers)")
+        out_console.print(f"[green]wrote[/] {escape(str(out / 'generations.jsonl'))} ({len(rows)} answers)")
 
 
 def _show_answer(row: dict) -> None:
-    out_console.rule(f"prompt {row['id']}")
-    out_console.print(f"[bold]user:[/] {row['prompt']}", highlight=False)
-    out_console.print(f"[bold]assistant:[/] {row['answer']}", highlight=False)
+    out_console.rule(escape(f"prompt {row['id']}"))
+    out_console.print(f"[bold]user:[/] {escape(row['prompt'])}", highlight=False)
+    out_console.print(f"[bold]assistant:[/] {escape(row['answer'])}", highlight=False)
 
 
 def judge(
@@ -97,6 +99,7 @@ def judge(
     from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise
 
     with handled_errors():
+        check_out_dir(out)
         http = HttpOptions(api_key_env=api_key_env, timeout=timeout, max_retries=max_retries, json_mode=json_mode,
                            max_tokens=max_tokens, max_total_wait=max_total_wait)
         compute = validate_config(compute_flags(device, dtype, attn), ComputeOptions, origin="flags")
@@ -131,7 +134,7 @@ def _show_summary(summary: dict, out: Path) -> None:
     calls = summary["calls"]
     out_console.print(f"judge calls: {calls['made']} made, {calls['from_cache']} from the cache "
                       f"({calls['requests']} distinct requests); results in {out}",
-                      highlight=False, soft_wrap=True)
+                      highlight=False, markup=False, soft_wrap=True)
 
 
 def _show_estimate(estimate: dict) -> None:

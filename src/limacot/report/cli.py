@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
-from limacot.cli_common import handled_errors, out_console, print_json
+from limacot.cli_common import check_out_dir, handled_errors, out_console, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -24,9 +25,10 @@ def report_command(
     from limacot.report.write import write_report
 
     with handled_errors():
+        check_out_dir(out)
         paths = write_report(study_dir, out)
     if as_json:
         print_json({name: str(path) for name, path in paths.items()})
     else:
-        out_console.print(f"[green]wrote[/] {paths['html']} and {paths['markdown']} "
+        out_console.print(f"[green]wrote[/] {escape(str(paths['html']))} and {escape(str(paths['markdown']))} "
                           f"({sum(p.suffix == '.png' for p in paths.values())} charts)")

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
+from rich.text import Text
 
-from limacot.cli_common import err_console, handled_errors, out_console, print_json
+from limacot.cli_common import check_out_dir, err_console, handled_errors, out_console, print_json
 from limacot.eval.records import PRIMARY_METRICS
 
 STAGES = "data,train,eval,generate,judge,compare"
@@ -41,6 +43,7 @@ def run_command(
     from limacot.run.runner import build_plan, cell_filter, describe, run_single_job, run_study, run_worker
 
     with handled_errors():
+        check_out_dir(out)
         study = _with_launcher(load_config(config, StudyConfig), launcher, processes)
         launcher = study.launcher.kind
         if worker and not job:
@@ -70,7 +73,8 @@ def run_command(
         print_json({"jobs": [j.__dict__ for j in describe(plan)], "report": {k: str(v) for k, v in report.items()}})
     else:
         _show_main_table(report["main_table"])
-        out_console.print(f"[green]done[/]: results in {out / 'results.sqlite'}; report: {report['html']}")
+        out_console.print(f"[green]done[/]: results in {escape(str(out / 'results.sqlite'))}; report: "
+                          f"{escape(str(report['html']))}")
 
 
 def _with_launcher(study, kind: str | None, processes: str | None):
@@ -89,7 +93,7 @@ def _show_worker(job) -> None:
     import os
 
     err_console.print(f"worker rank {os.environ.get('RANK', '0')} of {os.environ.get('WORLD_SIZE', '1')} "
-                      f"done: {job.label}", highlight=False)
+                      f"done: {job.label}", highlight=False, markup=False)
 
 
 def _write_report(out: Path) -> dict:
@@ -117,22 +121,22 @@ def _show_main_table(csv_path: Path) -> None:
     backbones = list(dict.fromkeys(r["backbone"] for r in rows))
     several = len(backbones) > 1
     title = "main table (mean, 95% CI)" + ("" if several else f": {backbones[0]}")
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for column in (("backbone",) if several else ()) + ("task", "metric", *models):
-        table.add_column(column, justify="right" if column in models else "left")
+        table.add_column(escape(column), justify="right" if column in models else "left")
     cells: dict[tuple, dict[str, str]] = {}
     for r in rows:
         ci = f" [{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]" if r["ci_low"] else ""
         cells.setdefault((r["backbone"], r["task"], r["metric"]), {})[
             f"{r['variant']} {r['size']}".replace(" -", "")] = f"{float(r['mean']):.3f}{ci}"
     for (backbone, task, metric), values in cells.items():
-        table.add_row(*((backbone,) if several else ()), task, metric, *(values.get(m, "") for m in models))
+        table.add_row(*map(Text, ((backbone,) if several else ()) + (task, metric) + tuple(values.get(m, "") for m in models)))
     out_console.print(table)
 
 
 def _show_job(job, state: str) -> None:
     colour = {"cached": "dim", "run": "bold", "resume": "yellow", "done": "green"}.get(state, "")
-    err_console.print(f"[{colour}]{state:>6}[/] {job.label}", highlight=False)
+    err_console.print(Text.assemble((f"{state:>6}", colour), " ", job.label), highlight=False)
 
 
 def _plan_rows(plan) -> list[dict]:
@@ -153,7 +157,8 @@ def _show_plan(plan, as_json: bool) -> None:
     for column in ("stage", "job", "key", "depends on", "state"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["stage"], r["label"], r["key"], ", ".join(r["depends_on"]), "cached" if r["cached"] else "to run")
+        table.add_row(*map(Text, (r["stage"], r["label"], r["key"], ", ".join(r["depends_on"]),
+                                  "cached" if r["cached"] else "to run")))
     out_console.print(table)
 
 
@@ -177,15 +182,16 @@ def _slurm(plan, config: Path, *, only, partition, dry_run: bool, as_json: bool)
     folder = plan.study_dir / "slurm"
     kept = f"{count['done']} done, {count['queued']} still pending or running in Slurm (not resubmitted)"
     if dry_run:
-        out_console.print(f"dry run: would submit {count['submit']} jobs; {kept}")
+        out_console.print(f"dry run: would submit {count['submit']} jobs; {kept}", markup=False)
     elif not count["submit"]:
         out_console.print(f"nothing to submit: {kept}")
     elif submitted:
-        out_console.print(f"[green]submitted[/] {count['submit']} jobs; {kept}. Scripts and logs in {folder}; "
-                          f"follow them with `limacot run --config {config} --out {plan.study_dir} --status`")
+        out_console.print(f"[green]submitted[/] {count['submit']} jobs; " + escape(
+            f"{kept}. Scripts and logs in {folder}; follow them with `limacot run --config {config} --out "
+            f"{plan.study_dir} --status`"))
     else:
         out_console.print(f"sbatch not found: scripts written to {folder}; submit them with `bash "
-                          f"{folder / 'submit.sh'}` where Slurm is available ({kept})")
+                          f"{folder / 'submit.sh'}` where Slurm is available ({kept})", markup=False)
 
 
 def _show_slurm(rows: list[dict], dry_run: bool) -> None:
@@ -198,7 +204,7 @@ def _show_slurm(rows: list[dict], dry_run: bool) -> None:
         after = ", ".join(r["after"]) if len(r["after"]) <= 3 else f"the {len(r['after'])} jobs above"
         action = {"submit": "submit" if dry_run else f"submitted {r['job_id'] or ''}",
                   "queued": f"queued {r['job_id']} {r['slurm_state']}"}.get(r["action"], r["action"])
-        table.add_row(r["script"], r["runs"], str(r["nodes"]), str(r["gpus_per_node"]), after, action)
+        table.add_row(*map(Text, (r["script"], r["runs"], str(r["nodes"]), str(r["gpus_per_node"]), after, action)))
     out_console.print(table)
 
 
@@ -213,13 +219,13 @@ def _show_status(plan, as_json: bool) -> None:
         print_json([s.__dict__ for s in statuses])
         return
     slurm = any(s.slurm_job for s in statuses)  # the Slurm columns only for a submitted study
-    table = Table(title=f"{plan.study_dir}: {counts(statuses)}", title_justify="left")
+    table = Table(title=escape(f"{plan.study_dir}: {counts(statuses)}"), title_justify="left")
     for column in ("stage", "job", "key", "state") + ("slurm job", "log") * slurm + ("detail",):
         table.add_column(column, overflow="fold", no_wrap=column in ("key", "state"))
     colour = {"done": "green", "failed": "bold red", "running": "yellow", "pending": "dim"}
     for s in statuses:
-        row = [s.stage, s.label, s.key, f"[{colour[s.state]}]{s.state}[/]"]
+        row = [Text(s.stage), Text(s.label), Text(s.key), Text(s.state, colour[s.state])]
         if slurm:
-            row += [f"{s.slurm_job} {s.slurm_state or ''}".strip() if s.slurm_job else "", s.log or ""]
-        table.add_row(*row, s.detail)
+            row += [Text(f"{s.slurm_job} {s.slurm_state or ''}".strip() if s.slurm_job else ""), Text(s.log or "")]
+        table.add_row(*row, Text(s.detail or ""))
     out_console.print(table)

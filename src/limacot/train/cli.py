@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
-from limacot.cli_common import ATTN_FLAG, DEVICE_FLAG, compute_flags, handled_errors, out_console, print_json
+from limacot.cli_common import (ATTN_FLAG, DEVICE_FLAG, check_out_dir, compute_flags, handled_errors, out_console,
+                                print_json)
 
 
 def register(app: typer.Typer) -> None:
@@ -38,6 +40,7 @@ def train_command(
     from limacot.train.recipe import train
 
     with handled_errors():
+        check_out_dir(out)
         cfg = load_config(config, TrainConfig) if config else TrainConfig()
         overrides = {"model": model, "data": data, "method": method, "recipe": recipe, "epochs": epochs,
                      "max_steps": max_steps, "seed": seed, "merge": merge or None, **compute_flags(device, dtype, attn)}
@@ -52,5 +55,6 @@ def train_command(
         if summary.get("stopped_after_window"):
             out_console.print(f"stopped after epoch {summary['epochs_trained']:g} of {summary['epochs_scheduled']}: "
                               f"the save window ends there (stop_after_window)")
-        out_console.print(f"[green]trained[/]: final/ = epoch {chosen} ({result.selection.get('reason')}); "
-                          f"run folder {result.run_dir}")
+        reason = escape(str(result.selection.get("reason")))
+        out_console.print(f"[green]trained[/]: final/ = epoch {chosen} ({reason}); run folder "
+                          f"{escape(str(result.run_dir))}")
