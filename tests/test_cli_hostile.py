@@ -217,3 +217,16 @@ def test_offline_hub_model_fails_at_once_in_a_fresh_process(tmp_path):
     assert "could not find hub model 'limacot-test/absent' locally, and offline mode (HF_HUB_OFFLINE=1)" in message
     assert f"not in the Hugging Face cache {tmp_path / 'hf' / 'hub'}" in message
     assert "Traceback" not in done.stderr and "Retrying" not in done.stderr
+
+
+def test_eval_progress_keeps_the_seed_label():
+    """With --fewshot-seeds K each bar is labelled '[seed N] ...', which rich took for a style tag."""
+    from rich.console import Console
+
+    from limacot.eval.views import rich_progress
+
+    console = Console(record=True, width=120, force_terminal=False)
+    with rich_progress(console) as report:
+        report("seed 1235", 0, 2)
+        report("loglikelihood", 1, 4)
+    assert "[seed 1235] loglikelihood requests" in console.export_text()

@@ -47,7 +47,7 @@ def rich_progress(console: Console) -> Iterator:
             return
         key = prefix[0] + kind
         if key not in bars:
-            bars[key] = progress.add_task(f"{prefix[0]}{kind} requests", total=total)
+            bars[key] = progress.add_task(escape(f"{prefix[0]}{kind} requests"), total=total)  # '[seed N]' is text
         progress.update(bars[key], completed=done, total=total)
 
     with progress:
