@@ -168,3 +168,20 @@ def test_bad_study_configs_name_the_file_and_key(tmp_path, case, changes, expect
     with pytest.raises(LimacotInputError, match=rf"{case}.yaml: {expected}") as err:
         load_config(path, StudyConfig)
     assert "Config" not in str(err.value) and "Value error" not in str(err.value)
+
+
+def test_study_inputs_must_exist_when_the_config_loads(tmp_path):
+    """A missing data config, preset or prompts file, or a backbone that is no model, failed only
+    when its stage started (the data config: while planning, without naming the study's key)."""
+    raw = yaml.safe_load((CONFIGS / "demo.yaml").read_text())
+    raw.update(data="gone.yaml", train={"preset": "train/missing.yaml"},
+               judge={**raw["judge"], "prompts": "prompts-missing.jsonl"},
+               backbones={"smol": "embedded", "other": "checkpoints/none"})
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(LimacotInputError) as err:
+        load_config(tmp_path / "study.yaml", StudyConfig)
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'study.yaml'}: data: no such file {tmp_path / 'gone.yaml'}; ")
+    assert f"train.preset: no such file {tmp_path / 'train' / 'missing.yaml'}" in message
+    assert f"judge.prompts: no such file {tmp_path / 'prompts-missing.jsonl'}" in message
+    assert "backbones.other: model spec" in message and "backbones.smol" not in message

@@ -30,7 +30,9 @@ from typing import ClassVar, Literal, Union
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from limacot.compute import ComputeOptions
-from limacot.config import StrictModel, check_sizes, describe_errors
+from limacot.config import StrictModel, check_sizes, describe_errors, is_local_path, missing_file
+from limacot.errors import LimacotInputError
+from limacot.models import resolve_model_spec
 from limacot.train.config import TrainConfig
 
 BASE = "base"
@@ -170,6 +172,22 @@ class StudyConfig(StrictModel):
         if unknown:
             raise ValueError(f"train.per_backbone: {unknown} are not backbones of this study "
                              f"(its backbones: {sorted(self.backbones)})")
+        return self
+
+    @model_validator(mode="after")
+    def _inputs_exist(self) -> "StudyConfig":
+        """The files the study names exist and each backbone is a model spec, checked when the
+        config loads (not hours later, when the stage that reads one starts)."""
+        files = {"data": self.data, "train.preset": self.train.preset, "judge.prompts": self.judge and self.judge.prompts}
+        problems = [f"{key}: {why}" for key, path in files.items()
+                    if path and is_local_path(path) and (why := missing_file(path))]
+        for name, spec in self.backbones.items():
+            try:
+                resolve_model_spec(spec)
+            except LimacotInputError as err:
+                problems.append(f"backbones.{name}: {err}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
