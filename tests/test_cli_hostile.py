@@ -230,3 +230,14 @@ def test_eval_progress_keeps_the_seed_label():
         report("seed 1235", 0, 2)
         report("loglikelihood", 1, 4)
     assert "[seed 1235] loglikelihood requests" in console.export_text()
+
+
+def test_train_inputs_are_checked_before_training(files):
+    """dev_prompts were read after the last epoch: a typo cost the whole run."""
+    (files / "train.yaml").write_text("data: good.jsonl\ndev_prompts: dev-typo.jsonl\ndev_data: folder\n",
+                                      encoding="utf-8")
+    result = invoke(files, ["train", "--config", "train.yaml", "--out", "o", "--model", "notes.gguf"])
+    assert_input_error(result, "train.yaml: dev_prompts: no such file", "dev-typo.jsonl",
+                       "train.yaml: dev_data:", "folder is a folder, expected a file")
+    result = invoke(files, ["train", "--data", "gone.jsonl", "--out", "o"])
+    assert_input_error(result, "--data: no such file", "gone.jsonl")

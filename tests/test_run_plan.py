@@ -185,3 +185,24 @@ def test_study_inputs_must_exist_when_the_config_loads(tmp_path):
     assert f"train.preset: no such file {tmp_path / 'train' / 'missing.yaml'}" in message
     assert f"judge.prompts: no such file {tmp_path / 'prompts-missing.jsonl'}" in message
     assert "backbones.other: model spec" in message and "backbones.smol" not in message
+
+
+def test_train_files_of_a_study_are_checked_when_it_loads(tmp_path):
+    """A dev prompts file that is not there failed after the first train job had trained."""
+    raw = yaml.safe_load((CONFIGS / "demo.yaml").read_text())
+    raw.update(data=str(CONFIGS / "data" / "demo.yaml"), eval={**raw["eval"], "data_dir": None},
+               judge={**raw["judge"], "prompts": str(CONFIGS.parent / "examples" / "data" / "dev_prompts.jsonl")})
+    (tmp_path / "preset.yaml").write_text("epochs: 1\ndev_prompts: typo.jsonl\n")
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "hi"}\n')
+    raw["train"] = {"preset": "preset.yaml", "overrides": {"dev_prompts": "prompts.jsonl"},
+                    "per_backbone": {"smollm2-135m": {"dev_data": "held-out.jsonl"}}}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(LimacotInputError) as err:
+        load_config(tmp_path / "study.yaml", StudyConfig)
+    assert str(err.value) == (f"{tmp_path / 'study.yaml'}: train.per_backbone.smollm2-135m.dev_data: no such file "
+                              f"{tmp_path / 'held-out.jsonl'}")  # the overrides' prompts.jsonl: beside the study
+    del raw["train"]["per_backbone"], raw["train"]["overrides"]
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(LimacotInputError, match=rf"train.preset {tmp_path / 'preset.yaml'}: dev_prompts: no such file "
+                                                rf"{tmp_path / 'typo.jsonl'}"):
+        load_config(tmp_path / "study.yaml", StudyConfig)

@@ -81,6 +81,14 @@ def missing_file(value: str) -> str | None:
     return f"{value} is a folder, expected a file" if path.is_dir() else f"no such file {value}"
 
 
+def missing_files(config: BaseModel, keys: tuple[str, ...]) -> list[str]:
+    """'key: why' for each of `keys` (fields of `config`) that names a local file that is not there;
+    None values, lists (inline prompts) and prefixed specs (hf:...) are left to their readers."""
+    values = {key: getattr(config, key) for key in keys}
+    return [f"{key}: {why}" for key, value in values.items()
+            if isinstance(value, str) and is_local_path(value) and (why := missing_file(value))]
+
+
 class VariantConfig(StrictModel):
     """A data variant: a mixture of sources (counts, 'all', or ratios summing to 1)."""
 

@@ -30,13 +30,14 @@ from typing import ClassVar, Literal, Union
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from limacot.compute import ComputeOptions
-from limacot.config import StrictModel, check_sizes, describe_errors, is_local_path, missing_file
+from limacot.config import StrictModel, check_sizes, describe_errors, is_local_path, load_config, missing_file
 from limacot.errors import LimacotInputError
 from limacot.models import resolve_model_spec
 from limacot.train.config import TrainConfig
 
 BASE = "base"
 SET_BY_STUDY = {"model": "backbones", "seed": "seeds", "data": "data, variants and sizes"}
+TRAIN_FILES = ("dev_prompts", "dev_data", "accelerate_config")  # train settings that name a file
 
 
 def check_train_overrides(values: dict) -> dict:
@@ -121,7 +122,9 @@ class LauncherSettings(StrictModel):
 
 class StudyConfig(StrictModel):
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ("data", "train.preset", "eval.data_dir", "judge.prompts",
-                                              "judge.judge", "backbones.*")
+                                              "judge.judge", "backbones.*",
+                                              *(f"train.overrides.{key}" for key in TRAIN_FILES),
+                                              *(f"train.per_backbone.*.{key}" for key in TRAIN_FILES))
 
     name: str = "study"
     backbones: dict[str, str]
@@ -178,7 +181,8 @@ class StudyConfig(StrictModel):
     def _inputs_exist(self) -> "StudyConfig":
         """The files the study names exist and each backbone is a model spec, checked when the
         config loads (not hours later, when the stage that reads one starts)."""
-        files = {"data": self.data, "train.preset": self.train.preset, "judge.prompts": self.judge and self.judge.prompts}
+        files = {"data": self.data, "train.preset": self.train.preset,
+                 "judge.prompts": self.judge and self.judge.prompts}
         problems = [f"{key}: {why}" for key, path in files.items()
                     if path and is_local_path(path) and (why := missing_file(path))]
         for name, spec in self.backbones.items():
@@ -186,9 +190,28 @@ class StudyConfig(StrictModel):
                 resolve_model_spec(spec)
             except LimacotInputError as err:
                 problems.append(f"backbones.{name}: {err}")
+        if not problems and any(v != BASE for v in self.variants):
+            problems = self._train_files_missing()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _train_files_missing(self) -> list[str]:
+        """The files each backbone's train config names (dev prompts, dev data, accelerate config),
+        which a train job reads only once it runs (the dev prompts after training), each named by
+        the key that gave it: the preset, `train.overrides` or `train.per_backbone.<name>`."""
+        preset = load_config(self.train.preset, TrainConfig)  # its own errors name the preset file
+        problems: list[str] = []
+        for name in self.backbones:
+            layers = [(f"train.preset {self.train.preset}: ", preset.model_dump(exclude_unset=True)),
+                      ("train.overrides.", self.train.overrides),
+                      (f"train.per_backbone.{name}.", self.train.per_backbone.get(name, {}))]
+            for key in TRAIN_FILES:
+                given = [(where, values[key]) for where, values in layers if key in values]
+                where, value = given[-1] if given else (None, None)  # the last layer wins
+                if isinstance(value, str) and is_local_path(value) and (why := missing_file(value)):
+                    problems.append(f"{where}{key}: {why}")
+        return list(dict.fromkeys(problems))
 
     @model_validator(mode="after")
     def _comparisons_name_variants(self) -> "StudyConfig":

@@ -12,6 +12,9 @@ from limacot.cli_common import (ATTN_FLAG, DEVICE_FLAG, check_out_dir, compute_f
                                 print_json)
 
 
+INPUT_FILES = ("data", "dev_prompts", "dev_data")  # read by a run: checked before it starts
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
 
@@ -35,7 +38,8 @@ def train_command(
     as_json: bool = typer.Option(False, "--json", help="Print the selection and summary as JSON."),
 ) -> None:
     """Fine-tune a backbone with the LIMA recipe (or `sft`)."""
-    from limacot.config import load_config, validate_config
+    from limacot.config import load_config, missing_files, validate_config
+    from limacot.errors import LimacotInputError
     from limacot.train.config import TrainConfig
     from limacot.train.recipe import train
 
@@ -46,6 +50,10 @@ def train_command(
                      "max_steps": max_steps, "seed": seed, "merge": merge or None, **compute_flags(device, dtype, attn)}
         merged = {**cfg.model_dump(exclude_unset=True), **{k: v for k, v in overrides.items() if v is not None}}
         cfg = validate_config(merged, TrainConfig, origin="train config with flags")
+        problems = [f"--{p}" if overrides.get(p.partition(":")[0]) else f"{config}: {p}"  # a flag or the file
+                    for p in missing_files(cfg, INPUT_FILES)]
+        if problems:  # found before the model loads, not when training is done
+            raise LimacotInputError("; ".join(problems))
         result = train(cfg, out, resume=resume, progress=not as_json)
     if as_json:
         print_json({"run_dir": str(result.run_dir), "final": str(result.final), "selection": result.selection,
