@@ -149,6 +149,8 @@ BAD_CONFIGS = [
     ("ratio_and_count", {"variants": {"v": {"mix": {"lima": 0.5, "kocot": 3}}}},
      r"variants.v.mix: .* mixes ratios \(floats\) with counts"),
     ("count_zero", {"variants": {"v": {"mix": {"lima": 0}}}}, r"variants.v.mix: lima: 0 is not a count"),
+    ("mix_not_a_mapping", {"variants": {"v": {"mix": "all"}}}, r"variants.v.mix: expected a mapping \(key: value\) "
+                                                               r"\(got 'all'\)"),
     ("source_not_a_mapping", {"sources": {"lima": "lima.jsonl", "kocot": {"path": "cot.jsonl"}}}, r"sources.lima: expected a mapping of settings"),
 ]
 

@@ -241,3 +241,10 @@ def test_train_inputs_are_checked_before_training(files):
                        "train.yaml: dev_data:", "folder is a folder, expected a file")
     result = invoke(files, ["train", "--data", "gone.jsonl", "--out", "o"])
     assert_input_error(result, "--data: no such file", "gone.jsonl")
+
+
+def test_a_prompts_file_without_prompts_is_refused(files):
+    """It wrote an empty generations.jsonl (exit 0) that judging then could not use."""
+    result = invoke(files, ["generate", "--prompts", "empty.jsonl", "--out", "o"])
+    assert_input_error(result, "empty.jsonl: no prompts in it; expected at least one row")
+    assert not (files / "o" / "generations.jsonl").exists()

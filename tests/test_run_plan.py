@@ -142,6 +142,7 @@ BAD_STUDIES = [
     ("size_zero", {"sizes": [0]}, r"sizes: size 0 is not a number of records >= 1"),
     ("seed_twice", {"seeds": [0, 0]}, r"seeds: seed 0 is given twice"),
     ("no_variants", {"variants": []}, r"variants: expected at least one entry"),
+    ("no_tasks", {"eval": {"tasks": []}}, r"eval.tasks: expected at least 1 item, got 0"),
     ("comparison_twice", {"comparisons": [["lima", "lima+cot"], ["lima", "lima+cot"]]},
      r"comparisons: comparison \('lima', 'lima\+cot'\) is given twice"),
     ("unknown_override", {"train": {"preset": "train/demo.yaml", "overrides": {"epoch": 2}}},

@@ -314,8 +314,14 @@ def _error_text(error: dict, model: type[BaseModel], several: bool) -> str:
         return "unknown key" + (f"; valid keys: {', '.join(valid)}" if valid else "")
     if kind in ("value_error", "assertion_error") and error.get("ctx", {}).get("error") is not None:
         return str(error["ctx"]["error"])
-    if kind in ("model_type", "model_attributes_type", "dict_type", "dataclass_type"):
+    if kind in ("model_type", "model_attributes_type", "dataclass_type"):
         return "expected a mapping of settings (key: value)"
+    if kind == "dict_type":
+        return "expected a mapping (key: value)"
+    if kind in ("too_short", "too_long"):
+        bound = "at least" if kind == "too_short" else "at most"
+        limit = error["ctx"]["min_length" if kind == "too_short" else "max_length"]
+        return f"expected {bound} {limit} item{'s' * (limit != 1)}, got {error['ctx'].get('actual_length')}"
     text = message.removeprefix("Input should be ")
     if several:
         text = text.split(",")[0]  # union alternatives: keep what each expected, not why

@@ -269,4 +269,6 @@ def read_prompts(path: str | Path) -> list[tuple[str, list[dict]]]:
         prompt_id, messages = prompt_entry(turns[:start + 1])
         row_id = row.get("id")
         prompts.append((str(row_id) if row_id is not None else prompt_id, messages))
+    if not prompts:
+        raise LimacotInputError(f"{path}: no prompts in it; expected at least one row, e.g. {{\"prompt\": \"...\"}}")
     return prompts
