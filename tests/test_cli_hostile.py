@@ -248,3 +248,16 @@ def test_a_prompts_file_without_prompts_is_refused(files):
     result = invoke(files, ["generate", "--prompts", "empty.jsonl", "--out", "o"])
     assert_input_error(result, "empty.jsonl: no prompts in it; expected at least one row")
     assert not (files / "o" / "generations.jsonl").exists()
+
+
+def test_judge_estimate_keeps_the_counter_name(study):
+    import shutil
+
+    shutil.copytree(study / "tiny", study / "[red]tok")
+    row = {"id": "1", "prompt": "Hello?", "answer": "Hi."}
+    for name in ("a", "b"):
+        (study / f"{name}.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    result = invoke(study, ["judge", "--a", "a.jsonl", "--b", "b.jsonl", "--judge", "openai:gpt-4o", "--out", "j",
+                            "--dry-run", "--token-counter", "[red]tok"])
+    assert result.exit_code == 0, result.output
+    assert "counted with [red]tok" in " ".join(result.output.split())

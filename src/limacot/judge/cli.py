@@ -145,4 +145,5 @@ def _show_estimate(estimate: dict) -> None:
         f"{estimate['calls_to_make']} calls to make\n"
         f"input tokens: {estimate['input_tokens']:,} for those calls "
         f"(mean {estimate['mean_input_tokens_per_call']:,} per call; counted with {estimate['token_counter']}){note}\n"
-        f"output tokens: at most {estimate['max_output_tokens']:,} (calls x --max-tokens)", highlight=False)
+        f"output tokens: at most {estimate['max_output_tokens']:,} (calls x --max-tokens)", highlight=False,
+        markup=False)
