@@ -151,6 +151,8 @@ BAD_CONFIGS = [
     ("count_zero", {"variants": {"v": {"mix": {"lima": 0}}}}, r"variants.v.mix: lima: 0 is not a count"),
     ("mix_not_a_mapping", {"variants": {"v": {"mix": "all"}}}, r"variants.v.mix: expected a mapping \(key: value\) "
                                                                r"\(got 'all'\)"),
+    ("variant_named_none", {"variants": {"none": {"mix": {"lima": [1]}}}},
+     r"variants.none.mix.lima: expected a valid integer or a valid number or 'all'"),
     ("source_not_a_mapping", {"sources": {"lima": "lima.jsonl", "kocot": {"path": "cot.jsonl"}}}, r"sources.lima: expected a mapping of settings"),
 ]
 

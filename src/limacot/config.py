@@ -267,7 +267,7 @@ def describe_errors(err: ValidationError, model: type[BaseModel]) -> str:
     names = _model_names(model)
     grouped: dict[str, list[dict]] = {}
     for error in err.errors():
-        loc = [part for part in error["loc"] if not _is_union_tag(part, names)]
+        loc = _union_tags_removed(error["loc"], names)
         grouped.setdefault(_key_text(loc), []).append({**error, "loc": loc})
     problems = []
     for key, errors in grouped.items():
@@ -283,13 +283,22 @@ def describe_errors(err: ValidationError, model: type[BaseModel]) -> str:
     return "; ".join(problems)
 
 
-_UNION_TAG = re.compile(r"(int|float|str|bool|bytes|none|list|dict|tuple|set)|"
-                        r"[\w-]+\[.*\]")  # literal['all'], function-after[...], list[...], is-instance[...]
+_TYPED_TAG = re.compile(r"[\w-]+\[.*\]")  # literal['all'], function-after[...], list[str], is-instance[...]
+_SCALAR_TAGS = {"int", "float", "str", "bool", "bytes", "none", "list", "dict", "tuple", "set"}
 
 
-def _is_union_tag(part: object, model_names: set[str]) -> bool:
-    """Whether a pydantic error location part names a union member (not a config key)."""
-    return isinstance(part, str) and (bool(_UNION_TAG.fullmatch(part)) or part in model_names)
+def _union_tags_removed(loc: tuple, model_names: set[str]) -> list:
+    """A pydantic error location without the parts that name a union member (not config keys):
+    typed tags, model class names, and scalar type names where a key cannot be (at the end or
+    before a list index), so a variant named `none` keeps its name in `variants.none.mix`."""
+    kept = []
+    for i, part in enumerate(loc):
+        last_or_index = i == len(loc) - 1 or isinstance(loc[i + 1], int)
+        if isinstance(part, str) and (_TYPED_TAG.fullmatch(part) or part in model_names
+                                      or (part in _SCALAR_TAGS and last_or_index)):
+            continue
+        kept.append(part)
+    return kept
 
 
 def _key_text(loc: list) -> str:
