@@ -30,7 +30,8 @@ from typing import ClassVar, Literal, Union
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from limacot.compute import ComputeOptions
-from limacot.config import StrictModel, check_sizes, describe_errors, is_local_path, load_config, missing_file
+from limacot.config import StrictModel, check_sizes, is_local_path, load_config, missing_file
+from limacot.config_errors import describe_errors
 from limacot.errors import LimacotInputError
 from limacot.models import resolve_model_spec
 from limacot.train.config import TrainConfig
