@@ -175,7 +175,7 @@ def test_study_inputs_must_exist_when_the_config_loads(tmp_path):
     """A missing data config, preset or prompts file, or a backbone that is no model, failed only
     when its stage started (the data config: while planning, without naming the study's key)."""
     raw = yaml.safe_load((CONFIGS / "demo.yaml").read_text())
-    raw.update(data="gone.yaml", train={"preset": "train/missing.yaml"},
+    raw.update(data="gone.yaml", train={"preset": "train/missing.yaml"}, eval={**raw["eval"], "data_dir": "evals"},
                judge={**raw["judge"], "prompts": "prompts-missing.jsonl"},
                backbones={"smol": "embedded", "other": "checkpoints/none"})
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw))
@@ -185,6 +185,7 @@ def test_study_inputs_must_exist_when_the_config_loads(tmp_path):
     assert message.startswith(f"{tmp_path / 'study.yaml'}: data: no such file {tmp_path / 'gone.yaml'}; ")
     assert f"train.preset: no such file {tmp_path / 'train' / 'missing.yaml'}" in message
     assert f"judge.prompts: no such file {tmp_path / 'prompts-missing.jsonl'}" in message
+    assert f"eval.data_dir: {tmp_path / 'evals'} is not a folder" in message
     assert "backbones.other: model spec" in message and "backbones.smol" not in message
 
 

@@ -25,6 +25,7 @@ visible CUDA GPU (1 without GPUs, or when `compute.device` is cpu).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal, Union
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -186,6 +187,8 @@ class StudyConfig(StrictModel):
                  "judge.prompts": self.judge and self.judge.prompts}
         problems = [f"{key}: {why}" for key, path in files.items()
                     if path and is_local_path(path) and (why := missing_file(path))]
+        if self.eval.data_dir and not Path(self.eval.data_dir).is_dir():
+            problems.append(f"eval.data_dir: {self.eval.data_dir} is not a folder (expected the eval files' folder)")
         for name, spec in self.backbones.items():
             try:
                 resolve_model_spec(spec)
