@@ -261,3 +261,27 @@ def test_judge_estimate_keeps_the_counter_name(study):
                             "--dry-run", "--token-counter", "[red]tok"])
     assert result.exit_code == 0, result.output
     assert "counted with [red]tok" in " ".join(result.output.split())
+
+
+def test_a_broken_results_store_is_an_input_error(study):
+    """A study folder's results.sqlite that is no database (`run`, `run --status`)."""
+    (study / "out").mkdir()
+    (study / "out" / "results.sqlite").write_text("not a database\n", encoding="utf-8")
+    for extra in (["--status"], []):
+        result = invoke(study, ["run", "--config", "study.yaml", "--out", "out", *extra])
+        assert_input_error(result, "out/results.sqlite: not a readable results store")
+    assert not (study / "out" / "stages").exists()  # refused before any job ran
+
+
+def test_a_broken_eval_run_is_an_input_error(files):
+    """`eval compare` reads two eval output folders; a broken JSON file in one names file and line."""
+    study = files
+    run = study / "eval-run"
+    (run / "samples").mkdir(parents=True)
+    (run / "results.json").write_text('{"results": {}}', encoding="utf-8")
+    (run / "samples" / "kobest_copa.jsonl").write_text('{"doc_id": 0}\n{"doc_id": 1,\n', encoding="utf-8")
+    assert_input_error(invoke(study, ["eval", "compare", "eval-run", "eval-run"]),
+                       "eval-run/samples/kobest_copa.jsonl:line 2: not valid JSON")
+    (run / "results.json").write_text("{broken", encoding="utf-8")
+    assert_input_error(invoke(study, ["eval", "compare", "eval-run", "eval-run"]),
+                       "eval-run/results.json: not valid JSON")

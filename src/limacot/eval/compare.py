@@ -29,16 +29,26 @@ from limacot.eval.stats import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, holm, macro
                                 paired_bootstrap, paired_diff, paired_f1_diff, paired_permutation_f1)
 
 
+def _read_json(path: Path, data: bytes, line: int | None = None) -> object:
+    """One JSON document (a whole file, or line `line` of a .jsonl); a broken one names the file."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        where = f"{path}:line {line}" if line else str(path)
+        raise LimacotInputError(f"{where}: not valid JSON ({err}); expected a file written by `limacot eval`") from None
+
+
 def load_run(out: str | Path) -> tuple[dict, dict[str, list[dict]]]:
     """(results.json, {task: sample records}) of an eval output folder."""
     out = Path(out)
     results_path = out / "results.json"
     if not results_path.is_file():
         raise LimacotInputError(f"{out}: not a `limacot eval` output folder (no results.json)")
-    results = json.loads(results_path.read_text(encoding="utf-8"))
+    results = _read_json(results_path, results_path.read_bytes())
     samples = {}
     for path in sorted((out / "samples").glob("*.jsonl")):
-        samples[path.stem] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = path.read_bytes().splitlines()
+        samples[path.stem] = [_read_json(path, line, number) for number, line in enumerate(lines, 1) if line.strip()]
     if not samples:
         raise LimacotInputError(f"{out}: no samples/<task>.jsonl files to compare")
     return results, samples

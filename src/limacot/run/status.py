@@ -18,6 +18,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from limacot.errors import LimacotInputError
 from limacot.run import queue
 from limacot.run.plan import Job, Plan
 
@@ -84,6 +85,8 @@ def _stage_runs(path: Path) -> dict[str, dict]:
             return {r["key"]: dict(r) for r in db.execute("SELECT key, status, error FROM stage_runs")}
         except sqlite3.OperationalError:  # a store created but never written
             return {}
+        except sqlite3.DatabaseError as err:  # not an SQLite file at all
+            raise LimacotInputError(f"{path}: not a readable results store ({err})") from None
 
 
 def last_line(error: str | None) -> str:

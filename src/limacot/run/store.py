@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from limacot.errors import LimacotInputError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
     cell_id TEXT PRIMARY KEY, backbone TEXT NOT NULL, variant TEXT NOT NULL, size TEXT NOT NULL, seed INTEGER NOT NULL);
@@ -101,7 +103,12 @@ class ResultsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as err:  # a file there that is no SQLite database
+            self.db.close()
+            raise LimacotInputError(f"{self.path}: not a readable results store ({err}); a study folder's "
+                                    "results.sqlite is written by `limacot run`") from None
         with self.transaction() as db:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
