@@ -211,3 +211,19 @@ def test_selection_errors_name_the_config_and_variant(study):
     path = write_config(study, "big.yaml", sizes=[100])
     with pytest.raises(LimacotInputError, match=r"big.yaml: variants.lima: subset size 100"):
         build_data(load_config(path, DataBuildConfig), study / "out")
+
+
+def test_every_source_is_checked_before_any_is_read(study, monkeypatch):
+    """A file type no reader handles, on the last source, stopped the build after the others were
+    read; and the message named neither the config nor the source."""
+    import limacot.data.build as build
+
+    (study / "notes.txt").write_text("plain text\n", encoding="utf-8")
+    path = write_config(study, "txt.yaml", sources={"lima": {"path": "lima.jsonl"}, "kocot": {"path": "cot.jsonl"},
+                                                    "zz_notes": {"path": "notes.txt"}})
+    read = []
+    monkeypatch.setattr(build, "read_records", lambda *a, **k: read.append(a) or pytest.fail("a source was read"))
+    with pytest.raises(LimacotInputError, match=r"txt.yaml: sources.zz_notes.path: .*notes.txt: unsupported file "
+                                                r"type '.txt'"):
+        build_data(load_config(path, DataBuildConfig), study / "out")
+    assert not read

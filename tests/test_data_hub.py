@@ -361,3 +361,12 @@ def test_an_unreachable_hub_dataset_fails_at_once(hub_down):
     text = " ".join(result.output.split())
     assert "hf:limacot-test/absent:train: the hub could not be reached" in text and "HF_HUB_OFFLINE=1" in text
     assert_no_retries(hub_down)
+
+
+def test_a_hub_source_missing_offline_names_the_config_and_source(hub, tmp_path, monkeypatch):
+    go_offline(monkeypatch)
+    (tmp_path / "data.yaml").write_text("sources:\n  lima: {path: 'hf:limacot-test/lima/train.jsonl'}\n"
+                                        "variants:\n  v: {mix: {lima: all}}\n", encoding="utf-8")
+    with pytest.raises(LimacotInputError, match=r"data.yaml: sources.lima: hf:limacot-test/lima/train.jsonl: offline "
+                                                r"mode is on \(HF_HUB_OFFLINE=1\)"):
+        build_data(load_config(tmp_path / "data.yaml", DataBuildConfig), tmp_path / "out")

@@ -26,12 +26,12 @@ from limacot import __version__
 from limacot.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from limacot.config import DataBuildConfig, dump_config
 from limacot.data.card import render_card
-from limacot.data.files import iter_rows
+from limacot.data.files import check_readable, iter_rows
 from limacot.data.records import Conversation
 from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
 from limacot.data.select import mix, nested_subsets
 from limacot.data.sources import ReadReport, read_records
-from limacot.errors import LimacotInputError
+from limacot.errors import DataError, LimacotInputError
 from limacot.fingerprint import input_fingerprint, input_identity, sha256_file, sha256_ids, sha256_json
 
 MANIFEST = "manifest.json"
@@ -72,14 +72,32 @@ def is_up_to_date(out_dir: Path, key: str) -> dict | None:
 
 
 def _read_sources(config: DataBuildConfig) -> dict[str, ReadReport]:
+    """Every source's records. Each source is checked before any is read (its file type, its hf:
+    spec); a problem with a whole source (not with one record) names the config and the source."""
+    for name, src in config.sources.items():
+        _named(config, f"sources.{name}.path", check_readable, src.path)
+    for name, path in (config.decontamination.eval_files if config.decontamination else {}).items():
+        _named(config, f"decontamination.eval_files.{name}", check_readable, path)
     reports = {}
     for name, src in config.sources.items():
-        report = read_records(src.path, format=src.format, columns=src.columns or None, cot_style=src.cot_style,
-                              cot_styles=config.cot_styles, source_name=name, skip_bad=config.skip_bad)
+        report = _named(config, f"sources.{name}", read_records, src.path, format=src.format,
+                        columns=src.columns or None, cot_style=src.cot_style, cot_styles=config.cot_styles,
+                        source_name=name, skip_bad=config.skip_bad)
         if not report.records:
             raise LimacotInputError(f"{config.origin}: sources.{name}: {_why_empty(report)}")
         reports[name] = report
     return reports
+
+
+def _named(config: DataBuildConfig, key: str, call: Callable, *args, **kwargs):
+    """`call(*args, **kwargs)`; an input error about the whole source is prefixed with the config
+    file and `key` (a DataError already names the file, line and field of one record)."""
+    try:
+        return call(*args, **kwargs)
+    except DataError:
+        raise
+    except LimacotInputError as err:
+        raise LimacotInputError(f"{config.origin}: {key}: {err}") from None
 
 
 def _why_empty(report: ReadReport) -> str:

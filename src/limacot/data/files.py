@@ -31,24 +31,35 @@ FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 BOM = b"\xef\xbb\xbf"
 
 
-def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
-    """Yield (location, dict-or-DataError) for every record of a file or `hf:` dataset."""
+def check_readable(path: str | Path) -> None:
+    """Raise the error `iter_raw_rows` would raise before reading anything: a local file that is not
+    there (or is a folder), a file type no reader handles, a malformed hf: spec. Touches no network."""
     spec = str(path)
     hub = parse_hub_file(spec)
     if hub is not None:
-        reader = _reader_for(hub.suffix, spec)
+        _reader_for(hub.suffix, spec)
+    elif not spec.startswith("hf:"):
+        local = Path(spec)
+        if not local.is_file():
+            what = "is a folder, not a data file" if local.is_dir() else "no such file"
+            raise LimacotInputError(f"{local}: {what} (expected one of {', '.join(FILE_SUFFIXES)}, "
+                                    f"an hf:ORG/NAME/PATH/IN/REPO hub file or an hf:org/name[:split] dataset)")
+        _reader_for(local.suffix.lower(), spec)
+
+
+def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
+    """Yield (location, dict-or-DataError) for every record of a file or `hf:` dataset."""
+    spec = str(path)
+    check_readable(spec)
+    hub = parse_hub_file(spec)
+    if hub is not None:
         local, _ = fetch_hub_file(hub)
-        yield from reader(local, spec)
+        yield from _reader_for(hub.suffix, spec)(local, spec)
         return
     if spec.startswith("hf:"):
         yield from _hf_rows(spec)
         return
-    path = Path(spec)
-    if not path.is_file():
-        what = "is a folder, not a data file" if path.is_dir() else "no such file"
-        raise LimacotInputError(f"{path}: {what} (expected one of {', '.join(FILE_SUFFIXES)}, "
-                                f"an hf:ORG/NAME/PATH/IN/REPO hub file or an hf:org/name[:split] dataset)")
-    yield from _reader_for(path.suffix.lower(), str(path))(path, str(path))
+    yield from _reader_for(Path(spec).suffix.lower(), spec)(Path(spec), spec)
 
 
 def _reader_for(suffix: str, label: str) -> Callable[[Path, str], Iterator[RawRow]]:
