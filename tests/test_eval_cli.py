@@ -85,7 +85,9 @@ def test_compare_prints_the_paired_table(two_runs):
     assert set(rows) == {"kobest_copa", "kobest_sentineg", "kobest_hellaswag", "gsm8k"}
     assert set(rows["kobest_hellaswag"]["metrics"]) == {"acc", "acc_norm", "f1"}
     copa = rows["kobest_copa"]
-    assert copa["n"] == 3 and copa["mcnemar"] == {"a_only": 0, "b_only": 0, "p_value": 1.0}
+    assert copa["n"] == 3 and copa["metrics"]["acc"]["test"] == "mcnemar"
+    assert {k: copa["metrics"]["acc"][k] for k in ("a_only", "b_only", "p_value")} == \
+        {"a_only": 0, "b_only": 0, "p_value": 1.0}
     assert set(copa["metrics"]) == {"acc", "f1"} and copa["metrics"]["acc"]["diff"] == 0.0
     assert copa["primary"] == "f1" and copa["metrics"]["f1"]["test"] == "permutation"
     assert copa["metrics"]["f1"]["p_value"] == copa["metrics"]["f1"]["p_holm"] == 1.0  # same predictions

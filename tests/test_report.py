@@ -482,8 +482,8 @@ def test_judge_that_never_decided_is_called_out(tmp_path):
 
 
 def test_store_made_before_flips_were_recorded(tmp_path):
-    """An older store (judgments without `flipped`, rows in the 11-value layout) opens, gains the
-    column, and the report says the flips were not recorded."""
+    """An older store (judgments without `flipped`) opens, gains the column, and the report says
+    the flips were not recorded."""
     import sqlite3
 
     db = sqlite3.connect(tmp_path / "results.sqlite")
@@ -495,10 +495,7 @@ def test_store_made_before_flips_were_recorded(tmp_path):
     db.close()
     store = ResultsStore(tmp_path / "results.sqlite")
     store.add_cell("x/base/-/s0", "x", "base", "-", 0)
-    store.start_stage("judge", "j1", "x/base/-/s0 vs x/lima/2/s0", {})
-    store.finish_stage("j1", "out", [("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                      ("x/base/-/s0", "x/lima/2/s0", "j", 1, 2, 3, 0, 0.5, 0.1, 0.9, 6))])
-    assert [r["flipped"] for r in store.rows("SELECT flipped FROM judgments")] == [None, None]
+    assert [r["flipped"] for r in store.rows("SELECT flipped FROM judgments")] == [None]
     store.close()
     markdown = write_report(tmp_path)["markdown"].read_text(encoding="utf-8")
-    assert [r[-1] for r in _md_tables(markdown)["Pairwise judgments"][0][1:]] == ["not recorded"] * 2
+    assert [r[-1] for r in _md_tables(markdown)["Pairwise judgments"][0][1:]] == ["not recorded"]

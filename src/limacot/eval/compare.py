@@ -14,8 +14,7 @@ Per task (from the two runs' `samples/<task>.jsonl`):
     {"task": "kobest_copa", "n": 20, "primary": "f1",
      "metrics": {"f1": {"a": .52, "b": .64, "diff": .12, "ci_low": -.05, "ci_high": .30,
                         "test": "permutation", "p_value": .21, "p_holm": .42},
-                 "acc": {..., "test": "mcnemar", "a_only": 1, "b_only": 3, "p_value": .625, "p_holm": null}},
-     "mcnemar": {"a_only": 1, "b_only": 3, "p_value": .625}}     (McNemar on per-doc `correct`)
+                 "acc": {..., "test": "mcnemar", "a_only": 1, "b_only": 3, "p_value": .625, "p_holm": null}}}
 """
 
 from __future__ import annotations
@@ -117,8 +116,7 @@ def compare_runs(out_a: str | Path, out_b: str | Path, *, resamples: int = BOOTS
         if not names:
             continue
         metrics = {name: metric_comparison(name, ra, rb, resamples, seed) for name in names}
-        rows.append({"task": task, "n": len(ra), "primary": primary_metric(names), "metrics": metrics,
-                     "mcnemar": mcnemar_exact([r["correct"] for r in ra], [r["correct"] for r in rb])})
+        rows.append({"task": task, "n": len(ra), "primary": primary_metric(names), "metrics": metrics})
     primary = [row["metrics"][row["primary"]] for row in rows]
     for entry, adjusted in zip(primary, holm([m["p_value"] for m in primary])):
         entry["p_holm"] = adjusted

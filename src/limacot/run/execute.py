@@ -19,8 +19,8 @@ import shutil
 from pathlib import Path
 from limacot.atomic import atomic_write_json
 from limacot.run.plan import MARKER, Job, Plan
+from limacot.run.store import Rows, comparison_rows, judgment_rows
 
-Rows = list[tuple[str, tuple]]
 NOT_SCORES = {"alias", "sample_len", "sample_count"}  # lm-eval bookkeeping in results.json, not metrics
 
 
@@ -140,13 +140,7 @@ def _judge(plan: Plan, job: Job, out: Path) -> None:
 
 def _judge_rows(plan: Plan, job: Job, out: Path) -> Rows:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    rows = []
-    for run in summary["runs"]:
-        low, high = run.get("ci95") or (None, None)
-        rows.append(("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (job.pair[0].id, job.pair[1].id, summary["judge"], run["win"], run["tie"], run["loss"],
-                      run["unparseable"], run["b_equal_or_better"], low, high, run["n"])))
-    return rows
+    return judgment_rows(job.pair[0].id, job.pair[1].id, summary)
 
 
 def _compare(plan: Plan, job: Job, out: Path) -> None:
@@ -158,15 +152,7 @@ def _compare(plan: Plan, job: Job, out: Path) -> None:
 
 def _compare_rows(plan: Plan, job: Job, out: Path) -> Rows:
     result = json.loads((out / "compare.json").read_text(encoding="utf-8"))
-    kind = f"{job.pair[1].variant} vs {job.pair[0].variant}"
-    rows = []
-    for task in result["tasks"]:
-        for metric, stats in task["metrics"].items():
-            rows.append(("INSERT OR REPLACE INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (kind, task["task"], job.pair[0].id, job.pair[1].id, metric, stats["diff"],
-                          stats["ci_low"], stats["ci_high"], task["mcnemar"]["p_value"],
-                          task.get("p_holm"), task["n"])))
-    return rows
+    return comparison_rows(f"{job.pair[1].variant} vs {job.pair[0].variant}", job.pair[0].id, job.pair[1].id, result)
 
 
 DATA_LINK = "data"  # STUDY_DIR/data -> the data build the plan's train jobs read

@@ -68,11 +68,6 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
-# A judgments row in the layout before `flipped` existed (11 values): stored with flipped NULL,
-# which the report shows as "not recorded".
-_JUDGMENT_INSERT_11 = "INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-
-
 def comparison_rows(kind: str, a_cell: str, b_cell: str, result: dict) -> Rows:
     """The comparisons rows of one `limacot.eval.compare.compare_runs` result: per task and metric,
     that metric's delta, CI and p-value (of its own test) and, for the task's primary metric, the
@@ -151,8 +146,6 @@ class ResultsStore:
         (sql, params) pairs, so a stage's numbers appear exactly when the stage is done."""
         with self.transaction() as db:
             for sql, params in records or ():
-                if sql == _JUDGMENT_INSERT_11:
-                    sql, params = _insert("judgments", JUDGMENT_COLUMNS), (*params, None)
                 db.execute(sql, params)
             db.execute("UPDATE stage_runs SET status = 'done', output = ?, finished = ?, seconds = ? - started, "
                        "error = NULL WHERE key = ?", (output, time.time(), time.time(), key))
