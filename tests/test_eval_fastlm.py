@@ -262,3 +262,18 @@ def test_model_specs_resolve_for_plain_lm_eval():
     assert _resolve_pretrained("hf:org/name") == ("org/name", None)
     assert _resolve_pretrained("hf:org/name@v2") == ("org/name", "v2")
     assert _resolve_pretrained("EleutherAI/pythia-70m") == ("EleutherAI/pythia-70m", None)
+
+
+def test_an_eval_says_once_how_many_requests_went_to_the_hf_path(caplog):
+    from collections import Counter
+
+    from limacot.eval.fastlm import FastStats
+    from limacot.eval.harness import _say_fallbacks
+
+    with caplog.at_level(logging.WARNING, logger="limacot.eval.harness"):
+        _say_fallbacks(FastStats(continuations=5))  # nothing fell back: nothing to say
+        _say_fallbacks(FastStats(continuations=5, fallback_requests=4,
+                                 fallback_reasons=Counter({"rolling windows": 3, "longer than max_length": 1})))
+    assert [r.getMessage() for r in caplog.records] == [
+        "limacot-fast: 4 requests were scored on lm-eval's hf path (same scores, slower) (longer than max_length: 1, "
+        "rolling windows: 3); 5 on shared KV caches"]

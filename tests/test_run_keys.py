@@ -12,6 +12,7 @@ import pytest
 import yaml
 from huggingface_hub import constants
 
+from limacot import hub_files
 from limacot.config import load_config
 from limacot.run.config import StudyConfig
 from limacot.run.plan import MARKER, build_plan
@@ -155,6 +156,7 @@ def test_an_hf_backbone_is_resolved_online(study, monkeypatch):
         return Info()
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub_files, "hub_unavailable", lambda: None)  # as if huggingface.co answered
     monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
     plan = build_plan(_config(study, backbones={"llama": "hf:org/llama@v1"}), study / "out")
     assert plan.of("train")[0].inputs["config"]["model"] == f"hf:org/llama@{COMMIT_B}"

@@ -93,7 +93,7 @@ def hub_commit(repo_id: str, revision: str | None = None, repo_type: str = "mode
     revision = revision or "main"
     if len(revision) == 40 and all(c in "0123456789abcdef" for c in revision):
         return revision
-    if not constants.HF_HUB_OFFLINE:
+    if hub_unavailable() is None:
         try:
             info = huggingface_hub.HfApi().repo_info(repo_id, revision=revision, repo_type=repo_type, timeout=10)
             if info.sha:

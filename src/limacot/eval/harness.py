@@ -112,9 +112,19 @@ def run_eval(cfg: EvalConfig, out: str | Path, *, model=None, tokenizer=None, lm
     if not group.is_main:
         return {}
     run = _assemble(cfg, plan, runs, lm, time.perf_counter() - started)
+    _say_fallbacks(getattr(lm, "stats", None))
     run["limacot"]["requests_per_process"] = getattr(wrapped, "scored", None)
     _write(out, cfg, run, runs)
     return run
+
+
+def _say_fallbacks(stats) -> None:
+    """Once per eval: how many requests the fast backend sent to lm-eval's hf path, and why."""
+    if stats is None or not stats.fallback_requests or stats.refused:  # a refused model was already named
+        return
+    why = ", ".join(f"{reason}: {n}" for reason, n in sorted(stats.fallback_reasons.items()))
+    log.warning("limacot-fast: %d requests were scored on lm-eval's hf path (same scores, slower)%s; %d on "
+                "shared KV caches", stats.fallback_requests, f" ({why})" if why else "", stats.continuations)
 
 
 def _assemble(cfg: EvalConfig, plan, runs: list, lm, seconds: float) -> dict:
