@@ -149,7 +149,7 @@ def main(argv=None) -> None:
 
     from limacot.eval.fastlm import FastHFLM
     from limacot.eval.views import quiet_libraries
-    from limacot.models import load_model, load_tokenizer
+    from limacot.models.loading import load_model, load_tokenizer
 
     quiet_libraries(False)
     logging.getLogger("lm_eval").setLevel(logging.ERROR)

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from limacot.generation import GenerationSettings, generate_file
-from limacot.models import load_model
+from limacot.generate.generation import GenerationSettings, generate_file
+from limacot.models.loading import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 LIMA_TEST = REPO.parent / "shared/data/lima/test_prompts_from_just_eval.jsonl"

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from limacot.config import load_config
+from limacot.io.yaml_config import load_config
 from limacot.eval.config import EvalConfig
 from limacot.eval.harness import run_eval
-from limacot.generation import GenerationSettings, generate_file
+from limacot.generate.generation import GenerationSettings, generate_file
 from limacot.train.config import TrainConfig
 from limacot.train.recipe import train
 

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from limacot.data.sources import read_prompts
-from limacot.generation import GenerationSettings, answer, answer_batch
-from limacot.models import load_model, load_tokenizer
+from limacot.generate.generation import GenerationSettings, answer, answer_batch
+from limacot.models.loading import load_model, load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 

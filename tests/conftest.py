@@ -81,7 +81,7 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-# --- a tiny `limacot run` study (tests/test_run_*.py) ------------------------------------------
+# --- a tiny `limacot run` study (tests/run/) ------------------------------------------
 
 STUDY_LIMA = [{"conversations": [f"Question {i} about apples?", f"Answer {i}: apples are red."], "source": "s"}
               for i in range(8)]

@@ -1,23 +1,22 @@
-"""The `limacot` command line: each subcommand parses flags, loads a config, makes one
-library call and prints the result. Exit codes: 0 success, 2 bad input (one paragraph,
-no traceback unless --debug), 1 any other failure."""
+"""The `limacot` command line: the app, `--debug`, and each stage's commands, registered in
+pipeline order from `<stage>/cli.py`. Exit codes: 0 success, 2 bad input (one paragraph, no
+traceback unless --debug), 1 any other failure (`limacot.io.cli_common.handled_errors`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
-
 import typer
 
-from rich.markup import escape
-
-from limacot.cli_common import check_out_dir, err_console, handled_errors, out_console, print_json, state
-from limacot.errors import LimacotInputError
+from limacot.data import cli as data_cli
+from limacot.eval import cli as eval_cli
+from limacot.generate import cli as generate_cli
+from limacot.io.cli_common import state
+from limacot.judge import cli as judge_cli
+from limacot.report import cli as report_cli
+from limacot.run import cli as run_cli
+from limacot.train import cli as train_cli
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="LIMA-style fine-tuning with Chain-of-Thought data: data, training, evaluation, reports.")
-data_app = typer.Typer(no_args_is_help=True, help="Read, inspect, render and build training data.")
-app.add_typer(data_app, name="data")
 
 
 @app.callback()
@@ -25,137 +24,5 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for 
     state.set_debug(debug)
 
 
-def parse_columns(text: Optional[str]) -> dict[str, str] | None:
-    """'source=question,target=answer' -> {'source': 'question', 'target': 'answer'}."""
-    if not text:
-        return None
-    mapping = {}
-    for part in text.split(","):
-        ours, sep, theirs = part.partition("=")
-        if not sep or not ours.strip() or not theirs.strip():
-            raise LimacotInputError(f"--columns: expected OUR=THEIRS pairs separated by commas, got {part!r}")
-        mapping[ours.strip()] = theirs.strip()
-    return mapping
-
-
-FORMAT_HELP = "lima | sharegpt | messages | alpaca | kocot (default: detected from the fields)"
-COLUMNS_HELP = "Column mapping OUR=THEIRS,..., e.g. source=question,rationale=reason,target=answer"
-
-
-@data_app.command("inspect")
-def data_inspect(
-    file: str = typer.Argument(..., help="A .jsonl/.json/.csv/.tsv/.parquet file, a hub file "
-                              "hf:ORG/NAME/FILE (@REV optional), or a dataset hf:org/name[:split]."),
-    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
-    columns: Optional[str] = typer.Option(None, "--columns", help=COLUMNS_HELP),
-    cot_style: str = typer.Option("ko", "--cot-style", help="ko | en | answer-only (kocot records)"),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed records and count them."),
-    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Model SPEC or tokenizer.model for token lengths."),
-    template: str = typer.Option("lima", "--template", help="Chat template used for token lengths."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """Counts, skipped records by reason, turns, sources and token lengths of a data file."""
-    from limacot.data.inspect import summarize
-    from limacot.data.sources import read_records
-
-    with handled_errors():
-        report = read_records(file, format=format, columns=parse_columns(columns), cot_style=cot_style,
-                              skip_bad=skip_bad)
-        tok = _load_tokenizer(tokenizer) if tokenizer else None
-        summary = summarize(report, tok, template)
-    if as_json:
-        print_json(summary)
-    else:
-        from limacot.cli_views import show_inspect
-        show_inspect(out_console, summary)
-
-
-@data_app.command("build")
-def data_build(
-    config: Path = typer.Option(..., "--config", help="Data build YAML (sources, variants, sizes...)."),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override the config's seed."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed records and count them."),
-    force: bool = typer.Option(False, "--force", help="Rebuild even when the outputs are up to date."),
-    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
-) -> None:
-    """Build train.jsonl per variant and size, a dataset card and a manifest."""
-    from limacot.config import DataBuildConfig, load_config
-    from limacot.data.build import build_data
-
-    with handled_errors():
-        check_out_dir(out)
-        cfg = load_config(config, DataBuildConfig)
-        updates = {k: v for k, v in {"seed": seed, "skip_bad": skip_bad or None}.items() if v is not None}
-        cfg = cfg.model_copy(update=updates)
-        log = (lambda msg: None) if as_json else \
-            (lambda msg: err_console.print(f"  {msg}", highlight=False, markup=False))
-        result = build_data(cfg, out, force=force, log=log)
-    if as_json:
-        print_json({"out": str(result.out_dir), "up_to_date": result.up_to_date, **result.manifest})
-    elif result.up_to_date:
-        out_console.print(f"[green]up to date[/]: {escape(str(out))} already holds this build (no work done; "
-                          f"--force rebuilds)")
-    else:
-        out_console.print(f"[green]built[/] {len(result.manifest['outputs'])} training files under "
-                          f"{escape(str(out))} (card: {escape(str(out / 'card.md'))})")
-
-
-@data_app.command("render")
-def data_render(
-    file: str = typer.Argument(..., help="A data file (any supported format), hf:ORG/NAME/FILE "
-                              "(@REV optional) or hf:org/name[:split]."),
-    template: str = typer.Option("lima", "--template", help="llama-2 | llama-3 | chatml | lima | tokenizer"),
-    tokenizer: str = typer.Option("embedded", "--tokenizer", help="Model SPEC or a tokenizer.model file/folder."),
-    n: int = typer.Option(1, "--n", min=1, help="How many examples to show."),
-    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
-    columns: Optional[str] = typer.Option(None, "--columns", help=COLUMNS_HELP),
-    cot_style: str = typer.Option("ko", "--cot-style", help="ko | en | answer-only (kocot records)"),
-    max_length: int = typer.Option(2048, "--max-length", min=1),
-    as_json: bool = typer.Option(False, "--json", help="Print text, token counts and labels as JSON."),
-) -> None:
-    """Show examples as the model will see them, trained spans highlighted, with token counts."""
-    from limacot.data.sources import read_records
-    from limacot.data.templates import get_template, highlight, prepare_tokenizer, render_many, token_counts
-
-    with handled_errors():
-        report = read_records(file, format=format, columns=parse_columns(columns), cot_style=cot_style)
-        tok = _load_tokenizer(tokenizer)
-        chat_template = get_template(template)
-        prepare_tokenizer(tok, chat_template)
-        examples, dropped = render_many(report.records[:n], tok, chat_template, max_length=max_length)
-    if as_json:
-        print_json([{"id": r.id, "text": e.text, **token_counts(e)}
-                    for r, e in zip(report.records, examples)] + ([{"dropped": dict(+dropped)}] if any(dropped.values()) else []))
-        return
-    for record, example in zip(report.records, examples):
-        counts = token_counts(example)
-        out_console.rule(escape(f"{record.id} ({record.source}): {counts['tokens']} tokens, "
-                                f"{counts['trained_tokens']} trained"))
-        out_console.print(highlight(example, tok), soft_wrap=True)
-    if any(dropped.values()):
-        err_console.print(f"dropped or truncated: {dict(+dropped)}", markup=False)
-
-
-def _load_tokenizer(spec: str):
-    from limacot.models import load_tokenizer
-
-    return load_tokenizer(spec)
-
-
-def _register_stage_commands() -> None:
-    """Stages keep their commands beside their code; each module adds its own to `app`."""
-    from limacot.eval import cli as eval_cli
-    from limacot.judge import cli as judge_cli
-    from limacot.report import cli as report_cli
-    from limacot.run import cli as run_cli
-    from limacot.train import cli as train_cli
-
-    eval_cli.register(app)
-    judge_cli.register(app)
-    train_cli.register(app)
-    run_cli.register(app)
-    report_cli.register(app)
-
-
-_register_stage_commands()
+for _stage in (data_cli, train_cli, eval_cli, generate_cli, judge_cli, run_cli, report_cli):
+    _stage.register(app)

@@ -38,7 +38,7 @@ class DataError(LimacotInputError):
 
 
 # Secrets (API keys) this process holds. Every message the CLI prints passes through
-# `redact_secrets` (see limacot.cli_common.handled_errors), so a key that ends up inside an
+# `redact_secrets` (see limacot.io.cli_common.handled_errors), so a key that ends up inside an
 # exception from any library is never shown.
 _SECRETS: set[str] = set()
 

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Callable
 
 from limacot import __version__
-from limacot.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from limacot.config import DataBuildConfig, dump_config
+from limacot.io.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from limacot.data.config import DataBuildConfig
+from limacot.io.yaml_config import dump_config
 from limacot.data.card import render_card
 from limacot.data.files import check_readable, iter_rows
 from limacot.data.records import Conversation
@@ -32,7 +33,7 @@ from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup,
 from limacot.data.select import mix, nested_subsets
 from limacot.data.sources import ReadReport, read_records
 from limacot.errors import DataError, LimacotInputError
-from limacot.fingerprint import input_fingerprint, input_identity, sha256_file, sha256_ids, sha256_json
+from limacot.io.fingerprint import input_fingerprint, input_identity, sha256_file, sha256_ids, sha256_json
 
 MANIFEST = "manifest.json"
 

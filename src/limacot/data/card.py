@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from limacot import __version__
-from limacot.config import DataBuildConfig
+from limacot.data.config import DataBuildConfig
 from limacot.data.sources import ReadReport
 
 MAX_LISTED = 10

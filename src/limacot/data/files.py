@@ -1,7 +1,7 @@
 """Row readers for data files: .jsonl, .json (array), .csv, .tsv, .parquet and `hf:` data.
 
 `hf:ORG/NAME/PATH/IN/REPO[@REVISION]` is one file of a hub dataset repository, downloaded
-into the Hugging Face cache (`limacot.hub_files`) and read like a local file of its
+into the Hugging Face cache (`limacot.io.hub_files`) and read like a local file of its
 extension; error messages name the hub path. `hf:org/name[:split]` goes through
 `datasets.load_dataset` (or `load_from_disk` for a saved local folder).
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from limacot.errors import DataError, LimacotInputError
-from limacot.hub_files import fetch_hub_file, hub_unavailable, load_dataset_error, parse_hf_spec, parse_hub_file
+from limacot.io.hub_files import fetch_hub_file, hub_unavailable, load_dataset_error, parse_hf_spec, parse_hub_file
 
 RawRow = tuple[str, "dict | DataError"]
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
@@ -174,7 +174,7 @@ def _hf_rows(spec: str) -> Iterator[RawRow]:
 
     A directory written by `save_to_disk` is opened with `load_from_disk`; any other
     local directory or hub id goes through `load_dataset(name, split=split)`. A script-only
-    or gated dataset fails with the fix (`limacot.hub_files.load_dataset_error`).
+    or gated dataset fails with the fix (`limacot.io.hub_files.load_dataset_error`).
     """
     import datasets
 

@@ -26,7 +26,7 @@ separately encoded piece, so `<s>[INST]` must become `<s>`, `▁[`. A Hugging Fa
 tokenizer with `legacy=False` prefixes only the start of the string and gives `[`
 there; tokenizing per segment would hide that at training time but not at serving time,
 where vLLM/transformers tokenize the whole prompt. So the fix lives in the tokenizer:
-`limacot.tokenizer_files.load_tokenizer_file` prefixes every chunk, and the tests check
+`limacot.models.tokenizer_files.load_tokenizer_file` prefixes every chunk, and the tests check
 that the whole-string ids equal Meta's `[bos] + sp.encode(...) + [eos]` per turn.
 Every template special token in the text is checked to be one token with its own id.
 """

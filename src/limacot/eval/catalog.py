@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from limacot.errors import LimacotInputError
-from limacot.eval.sources import OPTIONAL_SPLITS, SOURCES, local_files, missing_files, missing_message
+from limacot.eval.task_data import OPTIONAL_SPLITS, SOURCES, local_files, missing_files, missing_message
 
 TASKS_DIR = Path(__file__).parent / "tasks"
 DATA_DIR_KEY = "limacot_data_dir"

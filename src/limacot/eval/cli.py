@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from limacot.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, err_console,
+from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, err_console,
                                 handled_errors, out_console, print_json, state)
-from limacot.compute import is_main_process
+from limacot.models.compute import is_main_process
 from limacot.errors import LimacotInputError
 
 eval_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
@@ -88,7 +88,7 @@ def _run_with_progress(cfg, out: Path, quiet: bool) -> dict:
 
 
 def _json_summary(run: dict, out: Path) -> dict:
-    from limacot.eval.records import metric_rows
+    from limacot.eval.scores import metric_rows
 
     info = run["limacot"]
     return {"out": str(out), "scores": metric_rows(run.get("results", {})), "n_samples": run.get("n-samples", {}),

@@ -6,9 +6,9 @@ Per task (from the two runs' `samples/<task>.jsonl`):
   prompt hashes equal); otherwise the comparison is refused (an input error);
 - per metric the task reports (acc, acc_norm, exact_match, macro F1): A, B, B - A, its paired
   bootstrap 95% CI (10,000 resamples, seeded) and a p-value from the test that fits the metric
-  (`limacot.eval.records.metric_test`): McNemar's exact test for an accuracy-type metric, a
+  (`limacot.eval.scores.metric_test`): McNemar's exact test for an accuracy-type metric, a
   paired permutation test for F1. The delta, CI and p of a metric are always that metric's;
-- the task's primary metric (`limacot.eval.records.PRIMARY_METRICS`: KoBEST's is F1) is its
+- the task's primary metric (`limacot.eval.scores.PRIMARY_METRICS`: KoBEST's is F1) is its
   headline test; Holm's correction runs over the compared tasks' primary tests.
 
     {"task": "kobest_copa", "n": 20, "primary": "f1",
@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 
 from limacot.errors import LimacotInputError
-from limacot.eval.records import ACCURACY_METRICS, PRIMARY_METRICS, metric_rows, metric_test, primary_metric
+from limacot.eval.scores import ACCURACY_METRICS, PRIMARY_METRICS, metric_rows, metric_test, primary_metric
 from limacot.eval.stats import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, holm, macro_f1_rows, mcnemar_exact,
                                 paired_bootstrap, paired_diff, paired_f1_diff, paired_permutation_f1)
 

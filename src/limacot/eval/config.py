@@ -18,12 +18,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from limacot.compute import ComputeOptions
-from limacot.config import load_config
+from limacot.models.compute import ComputeOptions
+from limacot.io.yaml_config import load_config
 
 
 class EvalConfig(ComputeOptions):
-    """`limacot eval`'s settings; device / dtype / attn_implementation are `limacot.compute`'s."""
+    """`limacot eval`'s settings; device / dtype / attn_implementation are `limacot.models.compute`'s."""
 
     model: str = Field("embedded", description="embedded | local dir | hf:org/name | file.gguf")
     tasks: list[str] = Field(..., min_length=1, description="task or group names (see `limacot eval list`)")
@@ -51,7 +51,7 @@ class EvalConfig(ComputeOptions):
 
 def load_eval_config(path: str | Path | None, overrides: dict) -> EvalConfig:
     """The YAML at `path` (if any) with `overrides` (flags that were given) on top."""
-    from limacot.config import validate_config
+    from limacot.io.yaml_config import validate_config
 
     base: dict = {}
     if path is not None:

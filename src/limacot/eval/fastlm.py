@@ -397,7 +397,7 @@ def _resolve_pretrained(pretrained) -> tuple[object, str | None]:
     if not isinstance(pretrained, str):
         return pretrained, None
     if pretrained == "embedded" or pretrained.startswith("hf:") or pretrained.lower().endswith(".gguf"):
-        from limacot.models import checkpoint_path, resolve_model_spec
+        from limacot.models.loading import checkpoint_path, resolve_model_spec
 
         resolved = resolve_model_spec(pretrained)
         return checkpoint_path(resolved), resolved.revision

@@ -7,7 +7,7 @@ writes
     OUT/results.json             lm-eval's results (per task and group, n-shot, configs, versions)
                                  plus a "limacot" section: model, backend, seeds, seed variance,
                                  skipped tasks, data fallbacks, timing, fast-backend counters
-    OUT/samples/<task>.jsonl     one record per doc (see limacot.eval.records), first seed
+    OUT/samples/<task>.jsonl     one record per doc (see limacot.eval.scores), first seed
     OUT/samples/seed-<s>/<task>.jsonl   the same for every further few-shot seed
     OUT/summary.md               the score table and notes
     OUT/config.resolved.yaml     the EvalConfig that ran
@@ -25,13 +25,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from limacot.atomic import atomic_write_jsonl, atomic_write_text
-from limacot.compute import process_group, resolve_device
-from limacot.config import dump_config
+from limacot.io.atomic import atomic_write_jsonl, atomic_write_text
+from limacot.models.compute import process_group, resolve_device
+from limacot.io.yaml_config import dump_config
 from limacot.eval.catalog import plan_tasks, task_manager
 from limacot.eval.config import EvalConfig
 from limacot.eval.parallel import DataParallelLM
-from limacot.eval.records import metric_rows, sample_record, summary_markdown
+from limacot.eval.scores import metric_rows, sample_record, summary_markdown
 from limacot.eval.stats import seed_summary
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,13 @@ def offline_if_local(data_dir, model: str = "") -> None:
 
 def build_lm(cfg: EvalConfig, model=None, tokenizer=None):
     """The lm-eval backend for `cfg.backend`, around `model`/`tokenizer` or the model spec
-    (loaded where `cfg`'s device/dtype/attention settings say, `limacot.compute`)."""
+    (loaded where `cfg`'s device/dtype/attention settings say, `limacot.models.compute`)."""
     from lm_eval.models.huggingface import HFLM
 
     from limacot.eval.fastlm import FastHFLM
 
     if model is None:
-        from limacot.models import load_model, load_tokenizer
+        from limacot.models.loading import load_model, load_tokenizer
 
         model = load_model(cfg.model, cfg)
         tokenizer = tokenizer or load_tokenizer(cfg.model)

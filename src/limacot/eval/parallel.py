@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from lm_eval.api.model import LM
 
-from limacot.compute import ProcessGroup
+from limacot.models.compute import ProcessGroup
 from limacot.eval.progress import WrappedLM
 
 

@@ -2,7 +2,7 @@
 
 The KoBEST hooks produce exactly the text, choices and targets of lm-eval's built-in kobest
 tasks (a test renders the same doc with both), so our numbers compare with published ones.
-Docs use the hub field names (skt/kobest_v1); `limacot.eval.sources` maps the original TSVs
+Docs use the hub field names (skt/kobest_v1); `limacot.eval.task_data` maps the original TSVs
 onto them.
 
     copa   {"premise": "음료에 초콜렛 시럽을 넣었다.", "question": "결과", ...}

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from limacot.eval.records import ACCURACY_METRICS, CORPUS_METRICS, metric_rows, seed_text, task_label
+from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, metric_rows, seed_text, task_label
 
 
 def quiet_libraries(debug: bool) -> None:

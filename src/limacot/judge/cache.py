@@ -4,7 +4,7 @@ The key hashes the judge's identity (kind, model, endpoint or local spec, decodi
 settings) and the exact messages sent, which contain the prompt, both answers and their
 order. So a rerun, a resume after `kill -9`, or another B run with the same answers makes
 no repeated call, and a changed instruction, judge or answer is never served a stale
-verdict. Lines are appended and fsynced as replies arrive (`limacot.journal`).
+verdict. Lines are appended and fsynced as replies arrive (`limacot.io.journal`).
 
     {"key": "9f2c...", "text": "{\\"verdict\\": \\"2\\"}", "usage": {"prompt_tokens": 812, ...}}
 
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from limacot.fingerprint import sha256_json
+from limacot.io.fingerprint import sha256_json
 from limacot.judge.clients import redact_value
-from limacot.journal import Journal, read_journal
+from limacot.io.journal import Journal, read_journal
 
 
 def request_key(identity: dict, messages: list[dict]) -> str:

@@ -4,7 +4,7 @@
                               else https://api.openai.com/v1; a bare http://host:port gets /v1), with
                               the key from the environment variable `api_key_env` (no key: no header,
                               which local servers such as vLLM or `transformers serve` accept)
-    embedded | DIR | hf:ID    a local model (limacot.models specs; see limacot.judge.local)
+    embedded | DIR | hf:ID    a local model (limacot.models.loading specs; see limacot.judge.local)
 
 The HTTP judge asks for temperature 0 and, unless json_mode="off", a JSON object
 (`response_format`); a server that rejects that field with HTTP 400 is asked again without it

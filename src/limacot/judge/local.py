@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from limacot.compute import ComputeOptions, resolve_compute
-from limacot.generation import GenerationSettings, answer_batch
+from limacot.models.compute import ComputeOptions, resolve_compute
+from limacot.generate.generation import GenerationSettings, answer_batch
 from limacot.judge.clients import JudgeReply, OnReply
-from limacot.models import load_model, load_tokenizer, resolve_model_spec
+from limacot.models.loading import load_model, load_tokenizer, resolve_model_spec
 
 PREFIX = '{"verdict": "'
 OPTIONS = ("1", "2", "tie")

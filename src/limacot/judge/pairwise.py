@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from limacot.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from limacot.compute import ComputeOptions
+from limacot.io.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from limacot.models.compute import ComputeOptions
 from limacot.errors import LimacotInputError
 from limacot.judge.cache import JudgeCache
 from limacot.judge.clients import HttpOptions, make_judge, parse_judge_spec
@@ -46,7 +46,7 @@ class JudgeConfig:
     resamples: int = 2000
     seed: int = 0
     cache: Optional[Path] = None
-    compute: Optional[ComputeOptions] = None  # where a local judge model runs (`limacot.compute`)
+    compute: Optional[ComputeOptions] = None  # where a local judge model runs (`limacot.models.compute`)
     min_coverage: float = 1.0  # the share of A's prompts each B run must answer (limacot.judge.protocol)
 
     def __post_init__(self) -> None:
@@ -171,8 +171,8 @@ def dry_run(a_path: str | Path, b_paths: Sequence[str | Path], config: JudgeConf
     bound: calls x max_tokens (0 for a local judge choosing by likelihood, which decodes nothing).
     Requests already in the cache are not counted as calls to make.
     """
-    from limacot.journal import read_journal
-    from limacot.models import load_tokenizer
+    from limacot.io.journal import read_journal
+    from limacot.models.loading import load_tokenizer
 
     a, bs = load_runs(a_path, b_paths)
     check_coverage(a, bs, config.min_coverage)

@@ -21,7 +21,7 @@ def preference_chart(rows: list[dict], a_name: str, path: str | Path, title: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from limacot.atomic import atomic_write_bytes
+    from limacot.io.atomic import atomic_write_bytes
 
     height = 1.7 + 0.5 * len(rows)
     fig, ax = plt.subplots(figsize=(8, height))

@@ -30,7 +30,7 @@ from limacot.errors import DataError, LimacotInputError
 from limacot.judge.cache import JudgeCache, request_key
 from limacot.judge.instructions import judge_messages
 from limacot.judge.verdicts import parse_verdict
-from limacot.journal import read_journal
+from limacot.io.journal import read_journal
 
 ORDERS = ("ab", "ba")
 OUTCOMES = ("win", "tie", "loss", "unparseable")

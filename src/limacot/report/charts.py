@@ -8,7 +8,7 @@ gives for `<variant>/<size>/train.jsonl` (so "all" becomes its real count), else
 
 from __future__ import annotations
 
-from limacot.eval.records import primary_metric
+from limacot.eval.scores import primary_metric
 from limacot.report import plots, stats
 from limacot.report.doc import Bullets, Heading, Image, Para, Table
 from limacot.report.results import DASH, fmt

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from limacot.cli_common import check_out_dir, handled_errors, out_console, print_json
+from limacot.io.cli_common import check_out_dir, handled_errors, out_console, print_json
 
 
 def register(app: typer.Typer) -> None:

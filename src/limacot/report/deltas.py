@@ -1,6 +1,6 @@
 """The paired-deltas section: B − A per task from the store's comparisons table, with the
 paired bootstrap 95% CI and the Holm-corrected p-value, all of the task's primary metric
-(`limacot.eval.records.PRIMARY_METRICS`) and its own test (McNemar for accuracy, a paired
+(`limacot.eval.scores.PRIMARY_METRICS`) and its own test (McNemar for accuracy, a paired
 permutation test for F1).
 
 One table per comparison kind and backbone; a row per task (its primary metric), a column per
@@ -15,7 +15,7 @@ collapsible block under the table. Every metric, and the uncorrected p, is in co
 
 from __future__ import annotations
 
-from limacot.eval.records import ACCURACY_METRICS, CORPUS_METRICS, primary_metric
+from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, primary_metric
 from limacot.report import stats
 from limacot.report.doc import Details, Heading, Num, Para, Table
 from limacot.report.results import DASH, fmt, fmt_p

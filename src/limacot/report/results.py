@@ -9,7 +9,7 @@ Main table layout, one per backbone and training size (base repeated in each for
 
 from __future__ import annotations
 
-from limacot.eval.records import primary_metric
+from limacot.eval.scores import primary_metric
 from limacot.report import stats
 from limacot.report.doc import Details, Heading, Num, Para, Table
 from limacot.report.stats import BASE, Estimate

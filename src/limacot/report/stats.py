@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from limacot.eval.records import task_label
+from limacot.eval.scores import task_label
 from limacot.report.study import Study
 
 BASE = "base"

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 from limacot import __version__
-from limacot.atomic import atomic_write_bytes, atomic_write_text
-from limacot.eval.records import metric_test
+from limacot.io.atomic import atomic_write_bytes, atomic_write_text
+from limacot.eval.scores import metric_test
 from limacot.report import charts, datacard, deltas, provenance, results, stats, status
 from limacot.report.doc import Heading, Image, Para, to_html, to_markdown
 from limacot.report.study import Study, load_study

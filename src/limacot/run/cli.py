@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from limacot.cli_common import check_out_dir, err_console, handled_errors, out_console, print_json
-from limacot.eval.records import PRIMARY_METRICS
+from limacot.io.cli_common import check_out_dir, err_console, handled_errors, out_console, print_json
+from limacot.eval.scores import PRIMARY_METRICS
 
 STAGES = "data,train,eval,generate,judge,compare"
 
@@ -37,7 +37,7 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="Print the plan (and report paths) as JSON."),
 ) -> None:
     """Run the whole study: data -> train -> eval -> generate -> judge -> report, each stage once."""
-    from limacot.config import load_config
+    from limacot.io.yaml_config import load_config
     from limacot.errors import LimacotInputError
     from limacot.run.config import StudyConfig
     from limacot.run.runner import build_plan, cell_filter, describe, run_single_job, run_study, run_worker
@@ -79,7 +79,7 @@ def run_command(
 
 def _with_launcher(study, kind: str | None, processes: str | None):
     """The study with --launcher / --processes (those given) over its `launcher:` settings."""
-    from limacot.config import validate_config
+    from limacot.io.yaml_config import validate_config
 
     given = {k: v for k, v in (("kind", kind), ("processes", processes)) if v is not None}
     if not given:

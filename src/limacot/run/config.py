@@ -13,7 +13,7 @@
     compute: {dtype: bfloat16}            # device / dtype / attention for every stage (see below)
     launcher: {kind: local, processes: auto}
 
-`compute` (`limacot.compute.ComputeOptions`) places and types the models of eval, generate, a
+`compute` (`limacot.models.compute.ComputeOptions`) places and types the models of eval, generate, a
 local judge and train. For a train job, its train preset's own explicit values win over it, and
 `train.overrides` then `train.per_backbone` win over both:
 study `compute` < preset < `train.overrides` < `train.per_backbone`.
@@ -30,11 +30,12 @@ from typing import ClassVar, Literal, Union
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from limacot.compute import ComputeOptions
-from limacot.config import StrictModel, check_sizes, is_local_path, load_config, missing_file
-from limacot.config_errors import describe_errors
+from limacot.models.compute import ComputeOptions
+from limacot.data.config import check_sizes
+from limacot.io.yaml_config import StrictModel, is_local_path, load_config, missing_file
+from limacot.io.config_errors import describe_errors
 from limacot.errors import LimacotInputError
-from limacot.models import resolve_model_spec
+from limacot.models.loading import resolve_model_spec
 from limacot.train.config import TrainConfig
 
 BASE = "base"

@@ -17,7 +17,7 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from limacot.atomic import atomic_write_json
+from limacot.io.atomic import atomic_write_json
 from limacot.run.plan import MARKER, Job, Plan
 from limacot.run.store import Rows, comparison_rows, judgment_rows
 
@@ -72,7 +72,8 @@ def stored_rows(plan: Plan, job: Job) -> Rows:
 
 
 def _data(plan: Plan, job: Job, out: Path) -> None:
-    from limacot.config import DataBuildConfig, load_config
+    from limacot.data.config import DataBuildConfig
+    from limacot.io.yaml_config import load_config
     from limacot.data.build import build_data
 
     build_data(load_config(plan.config.data, DataBuildConfig), out)
@@ -119,7 +120,7 @@ def _eval_rows(plan: Plan, job: Job, out: Path) -> Rows:
 
 
 def _generate(plan: Plan, job: Job, out: Path) -> None:
-    from limacot.generation import GenerationSettings, generate_file
+    from limacot.generate.generation import GenerationSettings, generate_file
 
     judge = plan.config.judge
     settings = GenerationSettings(max_new_tokens=judge.max_new_tokens, greedy=judge.greedy, seed=job.cell.seed)

@@ -32,7 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from limacot.compute import resolve_device
+from limacot.models.compute import resolve_device
 from limacot.errors import LimacotInputError
 from limacot.run.config import StudyConfig
 from limacot.run.execute import Rows, finish_job, start_work
@@ -121,7 +121,7 @@ def accelerate_config(job: Job) -> str | None:
 
 
 def _uses_cuda(device: str) -> bool:
-    """Whether the job runs on CUDA (`limacot.compute`'s resolution; a GPU asked for but absent is exit 2)."""
+    """Whether the job runs on CUDA (`limacot.models.compute`'s resolution; a GPU asked for but absent is exit 2)."""
     return resolve_device(device).type == "cuda"
 
 

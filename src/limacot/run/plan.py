@@ -8,10 +8,10 @@
     judge     per compared pair                        key: both generate keys, judge settings
     compare   per compared pair (paired statistics)    key: both eval keys
 
-Keys follow content, not names: a backbone is hashed by `limacot.models.content_identity`
+Keys follow content, not names: a backbone is hashed by `limacot.models.loading.content_identity`
 (a local folder by its files, a GGUF by its fingerprint, an `hf:` id by the commit its revision
 resolves to, and the plan pins the backbone to that commit, so every job loads the same
-weights), the eval `data_dir` by its files (`limacot.fingerprint.tree_fingerprint`), the data
+weights), the eval `data_dir` by its files (`limacot.io.fingerprint.tree_fingerprint`), the data
 build by `limacot.data.build.build_key`.
 
 The eval, generate and judge keys also hash the study's `compute.dtype` and
@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Callable
 
 from limacot import __version__
-from limacot.compute import ComputeOptions
-from limacot.config import load_config
-from limacot.fingerprint import input_fingerprint, sha256_json, tree_fingerprint
+from limacot.models.compute import ComputeOptions
+from limacot.io.yaml_config import load_config
+from limacot.io.fingerprint import input_fingerprint, sha256_json, tree_fingerprint
 from limacot.run.config import StudyConfig
 from limacot.run.grid import Cell, expand, pairs
 
@@ -85,7 +85,7 @@ class _Backbones:
         self._identity: dict[str, dict] = {}
 
     def identity(self, spec: str) -> dict:
-        from limacot.models import content_identity
+        from limacot.models.loading import content_identity
 
         if spec not in self._identity:
             self._identity[spec] = content_identity(spec)
@@ -115,7 +115,7 @@ class Plan:
 
 def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool] = lambda c: True) -> Plan:
     """Every job of the study in dependency order (cells filtered by `only`)."""
-    from limacot.config import DataBuildConfig
+    from limacot.data.config import DataBuildConfig
     from limacot.data.build import build_key
 
     stages = study_dir / "stages"

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from limacot import __version__
-from limacot.atomic import atomic_write_text
-from limacot.config import dump_config
+from limacot.io.atomic import atomic_write_text
+from limacot.io.yaml_config import dump_config
 from limacot.run.config import StudyConfig
 from limacot.run.execute import link_current_data, run_job, run_stage, stored_rows, work_dir
 from limacot.run.launch import RESOLVED_CONFIG, is_launched, launch_job, process_count

@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from limacot.fingerprint import sha256_json
+from limacot.io.fingerprint import sha256_json
 from limacot.run import queue
 from limacot.run.launch import job_device
 from limacot.run.plan import GPU_STAGES, Job, Plan

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from limacot.cli_common import (ATTN_FLAG, DEVICE_FLAG, check_out_dir, compute_flags, handled_errors, out_console,
+from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, check_out_dir, compute_flags, handled_errors, out_console,
                                 print_json)
 
 
@@ -38,7 +38,7 @@ def train_command(
     as_json: bool = typer.Option(False, "--json", help="Print the selection and summary as JSON."),
 ) -> None:
     """Fine-tune a backbone with the LIMA recipe (or `sft`)."""
-    from limacot.config import load_config, missing_files, validate_config
+    from limacot.io.yaml_config import load_config, missing_files, validate_config
     from limacot.errors import LimacotInputError
     from limacot.train.config import TrainConfig
     from limacot.train.recipe import train

@@ -4,7 +4,7 @@
     model: embedded
     data: out/data/lima+cot/1000/train.jsonl
     epochs: 15          # ... any recipe value can be overridden
-    dtype: auto         # with device and attn_implementation (limacot.compute); auto per method: methods.py
+    dtype: auto         # with device and attn_implementation (limacot.models.compute); auto per method: methods.py
 
 `resolve_train_config` fills every None from the recipe; the resolved config is saved in
 the run folder, so a run records every value it used.
@@ -20,8 +20,8 @@ from typing import ClassVar, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from limacot.compute import ComputeOptions
-from limacot.config import StrictModel
+from limacot.models.compute import ComputeOptions
+from limacot.io.yaml_config import StrictModel
 from limacot.errors import LimacotInputError
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class LoraSettings(StrictModel):
 
 class TrainConfig(ComputeOptions):
     """Every training setting. None means "the recipe's value" until resolved.
-    device / dtype / attn_implementation are `limacot.compute`'s shared fields."""
+    device / dtype / attn_implementation are `limacot.models.compute`'s shared fields."""
 
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ("model", "data", "dev_prompts", "dev_data", "accelerate_config")
 

@@ -18,12 +18,12 @@ import dataclasses
 
 import torch
 
-from limacot.compute import Compute, ComputeOptions, resolve_compute
+from limacot.models.compute import Compute, ComputeOptions, resolve_compute
 from limacot.errors import LimacotInputError
-from limacot.models import checkpoint_path, load_model, load_tokenizer
+from limacot.models.loading import checkpoint_path, load_model, load_tokenizer
 from limacot.train.config import TrainConfig
 
-AUTO_DTYPE = {"full": "float32", "lora": None, "qlora": "bfloat16"}  # None: limacot.compute's auto
+AUTO_DTYPE = {"full": "float32", "lora": None, "qlora": "bfloat16"}  # None: limacot.models.compute's auto
 
 
 def training_compute(config: TrainConfig) -> Compute:

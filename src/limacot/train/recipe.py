@@ -28,15 +28,15 @@ from pathlib import Path
 import yaml
 from transformers import PrinterCallback
 
-from limacot.atomic import atomic_write_json, atomic_write_text
-from limacot.compute import Compute
-from limacot.config import dump_config
+from limacot.io.atomic import atomic_write_json, atomic_write_text
+from limacot.models.compute import Compute
+from limacot.io.yaml_config import dump_config
 from limacot.data.records import Turn
 from limacot.data.sources import prompt_entry, read_prompts
 from limacot.data.templates import resolve_template
 from limacot.errors import LimacotInputError
-from limacot.generation import GenerationSettings
-from limacot.models import load_model, load_tokenizer
+from limacot.generate.generation import GenerationSettings
+from limacot.models.loading import load_model, load_tokenizer
 from limacot.train import selection
 from limacot.train.callbacks import EpochExport, MetricsWriter, RichProgress, StopAfterWindow, epoch_of
 from limacot.train.config import TrainConfig, resolve_train_config

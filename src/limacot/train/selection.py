@@ -18,9 +18,9 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from limacot.atomic import atomic_write_json, atomic_write_jsonl
+from limacot.io.atomic import atomic_write_json, atomic_write_jsonl
 from limacot.errors import LimacotInputError
-from limacot.generation import GenerationSettings, answer_batch
+from limacot.generate.generation import GenerationSettings, answer_batch
 
 
 def dev_losses(log_history: list[dict]) -> dict[int, float]:

@@ -18,7 +18,7 @@ from transformers import Trainer, TrainerState, TrainingArguments
 from transformers.optimization import get_wsd_schedule
 from transformers.trainer_utils import TrainOutput
 
-from limacot.compute import Compute
+from limacot.models.compute import Compute
 from limacot.errors import LimacotInputError
 from limacot.train.callbacks import epoch_of
 from limacot.train.config import TrainConfig

@@ -1,0 +1,1 @@
+"""Batched, seeded, resumable generation (`limacot generate`)."""

@@ -1,0 +1,1 @@
+"""Model specs, loading, GGUF conversion, tokenizer files; device/dtype/attention."""

@@ -1,0 +1,119 @@
+"""End to end against a real OpenAI-compatible server: `transformers serve` on 127.0.0.1,
+serving a local tiny checkpoint offline. Two answer sets are generated, judged in both orders,
+and judged again from the cache (zero calls, counted in the server's own access log)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from limacot.cli import app
+from limacot.generate.generation import GenerationSettings, generate_file
+from test_judge_support import free_port, save_tiny_chat_model, save_verdict_model
+
+runner = CliRunner()
+PROMPTS = [{"prompt": "What is the capital of France?"}, {"prompt": "사과 3개와 2개를 더하면 몇 개입니까?"},
+           {"prompt": "Hello world"}]
+
+
+@pytest.fixture(scope="module")
+def served_judge(tmp_path_factory):
+    """(base URL, model path, log path) of `transformers serve` pinned to a verdict model."""
+    pytest.importorskip("fastapi", reason="transformers serve needs transformers[serving]")
+    pytest.importorskip("uvicorn", reason="transformers serve needs transformers[serving]")
+    folder = tmp_path_factory.mktemp("served")
+    model = save_verdict_model(folder / "judge", "Verdict: 1")  # a judge that always picks the first answer
+    port, log = free_port(), folder / "serve.log"
+    command = [str(Path(sys.executable).with_name("transformers")), "serve", str(model), "--host", "127.0.0.1",
+               "--port", str(port), "--device", "cpu"]
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, log)
+        yield url, model, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_ready(url: str, process, log: Path, limit: float = 90) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"transformers serve exited ({process.returncode}):\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.25)
+    pytest.fail(f"transformers serve not ready after {limit} s:\n{log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def answer_sets(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("answers")
+    prompts = folder / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in PROMPTS), encoding="utf-8")
+    runs = []
+    for name, seed in (("G", 0), ("G2", 1)):
+        model = save_tiny_chat_model(folder / f"model-{name}", seed=seed)
+        generate_file(str(model), prompts, folder / name, GenerationSettings(max_new_tokens=6, seed=seed),
+                      batch_size=2)
+        runs.append(folder / name)
+    return runs
+
+
+def test_judge_against_transformers_serve_both_orders_and_cache(served_judge, answer_sets, tmp_path):
+    url, model, log = served_judge
+    a, b = answer_sets
+    args = ["judge", "--a", str(a), "--b", str(b), "--judge", f"openai:{model}@{url}", "--out", str(tmp_path / "J"),
+            "--json"]
+
+    def posts() -> int:  # requests in the server's own access log
+        return log.read_text().count("POST /v1/chat/completions")
+
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["calls"] == {"requests": 6, "made": 6, "from_cache": 0} and posts() == 6
+    run = summary["runs"][0]
+    # "Verdict: 1" in both orders prefers A, then B: a flip, so a tie on every prompt
+    assert (run["n"], run["win"], run["tie"], run["loss"], run["unparseable"], run["flipped"]) == (3, 0, 3, 0, 0, 3)
+    assert run["b_equal_or_better"] == 1.0 and run["ci95"] == [1.0, 1.0]
+    assert summary["tokens"]["completion_tokens"] > 0 and summary["tokens"]["prompt_tokens"] > 0
+    records = [json.loads(line) for line in (tmp_path / "J" / "records.jsonl").read_text().splitlines()]
+    for record in records:
+        assert record["orders"]["ab"]["raw"] == record["orders"]["ba"]["raw"] == "Verdict: 1"
+        assert (record["orders"]["ab"]["prefers"], record["orders"]["ba"]["prefers"]) == ("a", "b")
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and json.loads(again.stdout)["calls"]["made"] == 0
+    assert posts() == 6  # the second run asked the server nothing
+    assert (tmp_path / "J" / "preference.png").stat().st_size > 1000
+
+
+def test_local_model_judge_generating_through_the_cli(answer_sets, tmp_path):
+    a, b = answer_sets
+    judge = save_verdict_model(tmp_path / "judge", "Verdict: 2")
+    out = tmp_path / "J"
+    result = runner.invoke(app, ["judge", "--a", str(a), "--b", str(b), "--b", str(a), "--judge", str(judge),
+                                 "--out", str(out), "--concurrency", "3", "--json-mode", "off"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["b_run"] for r in summary["runs"]] == ["G2", "G"]
+    assert [(r["tie"], r["flipped"]) for r in summary["runs"]] == [(3, 3), (3, 3)]
+    assert summary["calls"] == {"requests": 9, "made": 9, "from_cache": 0}  # G against itself: one request a prompt
+    assert "| G2 | 3 | 0 | 3 | 0 | 0 | 100.0% |" in (out / "table.md").read_text()
