@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from limacot.judge.clients import HttpOptions, make_judge
+from limacot.judge.clients import HttpOptions
+from limacot.judge.judges import make_judge
 from limacot.judge.local import OPTIONS, PREFIX, LocalJudge, _common_prefix, _sequence_logprobs
 from limacot.judge.pairwise import JudgeConfig, judge_pairwise
 from limacot.judge.verdicts import parse_verdict

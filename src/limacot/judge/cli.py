@@ -9,6 +9,10 @@ import typer
 
 from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, err_console,
                                 handled_errors, out_console, print_json)
+from limacot.io.yaml_config import validate_config
+from limacot.judge.clients import HttpOptions
+from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise, results_table
+from limacot.models.compute import ComputeOptions
 
 
 def register(app: typer.Typer) -> None:
@@ -49,11 +53,6 @@ def judge(
 ) -> None:
     """Pairwise preference (LIMA protocol): every pair judged in both orders; win/tie/loss and
     "B equal or better than A" with a 95% bootstrap CI, per B run."""
-    from limacot.models.compute import ComputeOptions
-    from limacot.io.yaml_config import validate_config
-    from limacot.judge.clients import HttpOptions
-    from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise
-
     with handled_errors():
         check_out_dir(out)
         http = HttpOptions(api_key_env=api_key_env, timeout=timeout, max_retries=max_retries, json_mode=json_mode,
@@ -84,8 +83,6 @@ def _progress():
 
 
 def _show_summary(summary: dict, out: Path) -> None:
-    from limacot.judge.pairwise import results_table
-
     out_console.print(results_table(summary), highlight=False, markup=False, soft_wrap=True)
     calls = summary["calls"]
     out_console.print(f"judge calls: {calls['made']} made, {calls['from_cache']} from the cache "

@@ -1,4 +1,5 @@
-"""Judges: an OpenAI-compatible chat server, or a local model. Both answer many requests.
+"""Judges: an OpenAI-compatible chat server (here), or a local model (limacot.judge.local).
+Both answer many requests; `limacot.judge.judges.make_judge(spec)` picks one:
 
     openai:MODEL[@BASE_URL]   POST BASE_URL/chat/completions (BASE_URL defaults to $OPENAI_BASE_URL,
                               else https://api.openai.com/v1; a bare http://host:port gets /v1), with
@@ -275,15 +276,3 @@ def _clip(raw: bytes | str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text[:limit] + ("..." if len(text) > limit else "") if text else "(empty body)"
 
-
-def make_judge(spec: str, options: HttpOptions = HttpOptions(), compute=None):
-    """An OpenAIJudge or a LocalJudge for `spec` (see the module docstring); `compute`
-    (ComputeOptions) places a local judge's model."""
-    if options.json_mode not in ("auto", "on", "off"):
-        raise LimacotInputError(f"--json-mode must be auto, on or off, got '{options.json_mode}'")
-    kind, model, base = parse_judge_spec(spec)
-    if kind == "openai":
-        return OpenAIJudge(model, base, options)
-    from limacot.judge.local import LocalJudge
-
-    return LocalJudge(model, options.max_tokens, choice=options.json_mode != "off", compute=compute)

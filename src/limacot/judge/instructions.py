@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from limacot.errors import LimacotInputError
+
 LANGS = ("auto", "en", "ko")
 
 _EN = """You are comparing two answers to the same request. Read the request and both answers, then decide \
@@ -68,8 +70,6 @@ _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 def pick_lang(prompt: str, lang: str = "auto") -> str:
     """'ko' or 'en': `lang` itself, or with 'auto' Korean when the prompt contains Hangul."""
     if lang not in LANGS:
-        from limacot.errors import LimacotInputError
-
         raise LimacotInputError(f"judge language must be one of {', '.join(LANGS)}, got '{lang}'")
     if lang != "auto":
         return lang

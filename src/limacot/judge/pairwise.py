@@ -24,10 +24,14 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from limacot.io.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from limacot.io.journal import read_journal
 from limacot.models.compute import ComputeOptions
+from limacot.models.loading import load_tokenizer
 from limacot.errors import LimacotInputError
 from limacot.judge.cache import JudgeCache
-from limacot.judge.clients import HttpOptions, make_judge, parse_judge_spec
+from limacot.judge.clients import HttpOptions, parse_judge_spec
+from limacot.judge.judges import make_judge
+from limacot.judge.plot import preference_chart
 from limacot.judge.protocol import (Run, check_coverage, judged_record, load_run, pair_runs, pending_requests,
                                     run_judge)
 from limacot.judge.stats import summarize
@@ -125,8 +129,6 @@ def _count(value) -> int:
 
 
 def _write_outputs(out: Path, summary: dict, records: list[dict]) -> None:
-    from limacot.judge.plot import preference_chart
-
     atomic_write_jsonl(out / "records.jsonl", records)
     atomic_write_text(out / "table.md", results_table(summary))
     preference_chart(summary["runs"], summary["a"]["name"], out / "preference.png")
@@ -171,9 +173,6 @@ def dry_run(a_path: str | Path, b_paths: Sequence[str | Path], config: JudgeConf
     bound: calls x max_tokens (0 for a local judge choosing by likelihood, which decodes nothing).
     Requests already in the cache are not counted as calls to make.
     """
-    from limacot.io.journal import read_journal
-    from limacot.models.loading import load_tokenizer
-
     a, bs = load_runs(a_path, b_paths)
     check_coverage(a, bs, config.min_coverage)
     kind, model, _ = parse_judge_spec(config.judge)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from limacot.errors import LimacotInputError
+from limacot.io.atomic import atomic_write_bytes
 
 SEGMENTS = (("win", "{b} wins", "#4c9a5f"), ("tie", "tie", "#c9c9c9"), ("loss", "{a} wins", "#c8553d"),
             ("unparseable", "unparseable", "#ffffff"))
@@ -20,8 +21,6 @@ def preference_chart(rows: list[dict], a_name: str, path: str | Path, title: str
         raise LimacotInputError("the preference chart needs matplotlib: pip install matplotlib") from err
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from limacot.io.atomic import atomic_write_bytes
 
     height = 1.7 + 0.5 * len(rows)
     fig, ax = plt.subplots(figsize=(8, height))
