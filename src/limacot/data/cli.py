@@ -8,8 +8,16 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
+from limacot.data.build import build_data
+from limacot.data.config import DataBuildConfig
+from limacot.data.inspect import summarize
+from limacot.data.inspect_views import show_inspect
+from limacot.data.sources import read_records
+from limacot.data.templates import get_template, highlight, prepare_tokenizer, render_many, token_counts
 from limacot.errors import LimacotInputError
 from limacot.io.cli_common import check_out_dir, err_console, handled_errors, out_console, print_json
+from limacot.io.yaml_config import load_config
+from limacot.models.loading import load_tokenizer
 
 data_app = typer.Typer(no_args_is_help=True, help="Read, inspect, render and build training data.")
 
@@ -48,18 +56,14 @@ def data_inspect(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Counts, skipped records by reason, turns, sources and token lengths of a data file."""
-    from limacot.data.inspect import summarize
-    from limacot.data.sources import read_records
-
     with handled_errors():
         report = read_records(file, format=format, columns=parse_columns(columns), cot_style=cot_style,
                               skip_bad=skip_bad)
-        tok = _load_tokenizer(tokenizer) if tokenizer else None
+        tok = load_tokenizer(tokenizer) if tokenizer else None
         summary = summarize(report, tok, template)
     if as_json:
         print_json(summary)
     else:
-        from limacot.data.inspect_views import show_inspect
         show_inspect(out_console, summary)
 
 
@@ -73,10 +77,6 @@ def data_build(
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Build train.jsonl per variant and size, a dataset card and a manifest."""
-    from limacot.data.config import DataBuildConfig
-    from limacot.io.yaml_config import load_config
-    from limacot.data.build import build_data
-
     with handled_errors():
         check_out_dir(out)
         cfg = load_config(config, DataBuildConfig)
@@ -109,12 +109,9 @@ def data_render(
     as_json: bool = typer.Option(False, "--json", help="Print text, token counts and labels as JSON."),
 ) -> None:
     """Show examples as the model will see them, trained spans highlighted, with token counts."""
-    from limacot.data.sources import read_records
-    from limacot.data.templates import get_template, highlight, prepare_tokenizer, render_many, token_counts
-
     with handled_errors():
         report = read_records(file, format=format, columns=parse_columns(columns), cot_style=cot_style)
-        tok = _load_tokenizer(tokenizer)
+        tok = load_tokenizer(tokenizer)
         chat_template = get_template(template)
         prepare_tokenizer(tok, chat_template)
         examples, dropped = render_many(report.records[:n], tok, chat_template, max_length=max_length)
@@ -129,9 +126,3 @@ def data_render(
         out_console.print(highlight(example, tok), soft_wrap=True)
     if any(dropped.values()):
         err_console.print(f"dropped or truncated: {dict(+dropped)}", markup=False)
-
-
-def _load_tokenizer(spec: str):
-    from limacot.models.loading import load_tokenizer
-
-    return load_tokenizer(spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from limacot.data.sources import ReadReport
+from limacot.data.templates import get_template, prepare_tokenizer, render_many
 
 PERCENTILES = (50, 90, 95, 99, 100)
 
@@ -42,8 +43,6 @@ def summarize(report: ReadReport, tokenizer=None, template_name: str = "lima", m
 
 
 def _token_stats(report: ReadReport, tokenizer, template_name: str, max_length: int) -> dict:
-    from limacot.data.templates import get_template, prepare_tokenizer, render_many
-
     template = get_template(template_name)
     prepare_tokenizer(tokenizer, template)
     examples, _ = render_many(report.records, tokenizer, template, max_length=10**9)

@@ -8,8 +8,11 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
+from limacot.generate.generation import GenerationSettings, generate_file
 from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, handled_errors,
                                    out_console, print_json)
+from limacot.io.yaml_config import validate_config
+from limacot.models.compute import ComputeOptions, is_main_process
 
 
 def register(app: typer.Typer) -> None:
@@ -34,10 +37,6 @@ def generate(
 ) -> None:
     """Answer each prompt with the model's own chat template; appends to OUT/generations.jsonl.
     Under `accelerate launch --num_processes N` the prompts are split across the processes."""
-    from limacot.models.compute import ComputeOptions, is_main_process
-    from limacot.io.yaml_config import validate_config
-    from limacot.generate.generation import GenerationSettings, generate_file
-
     with handled_errors():
         check_out_dir(out)
         settings = GenerationSettings(max_new_tokens=max_new_tokens, greedy=greedy, seed=seed)

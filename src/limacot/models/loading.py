@@ -43,6 +43,7 @@ from limacot.models.compute import Compute, ComputeOptions, resolve_compute, tor
 from limacot.errors import LimacotInputError
 from limacot.io.fingerprint import tree_fingerprint
 from limacot.io.hub_files import hub_commit, hub_unavailable
+from limacot.models.tokenizer_files import is_raw_tokenizer, load_tokenizer_file
 
 try:  # POSIX; elsewhere the rename-if-absent in `_publish` alone keeps the cache consistent
     import fcntl
@@ -204,8 +205,6 @@ def load_tokenizer(spec: str | ResolvedModel = "embedded", *, trust_remote_code:
     chat template included). A raw `tokenizer.model` file (or a folder holding only one)
     is built with `limacot.models.tokenizer_files`."""
     from transformers import AutoTokenizer
-
-    from limacot.models.tokenizer_files import is_raw_tokenizer, load_tokenizer_file
 
     if isinstance(spec, str) and is_raw_tokenizer(spec):
         return load_tokenizer_file(spec)

@@ -8,8 +8,11 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
+from limacot.errors import LimacotInputError
 from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, check_out_dir, compute_flags, handled_errors, out_console,
                                 print_json)
+from limacot.io.yaml_config import load_config, missing_files, validate_config
+from limacot.train.config import TrainConfig
 
 
 INPUT_FILES = ("data", "dev_prompts", "dev_data")  # read by a run: checked before it starts
@@ -38,10 +41,7 @@ def train_command(
     as_json: bool = typer.Option(False, "--json", help="Print the selection and summary as JSON."),
 ) -> None:
     """Fine-tune a backbone with the LIMA recipe (or `sft`)."""
-    from limacot.io.yaml_config import load_config, missing_files, validate_config
-    from limacot.errors import LimacotInputError
-    from limacot.train.config import TrainConfig
-    from limacot.train.recipe import train
+    from limacot.train.recipe import train  # deferred: imports torch, transformers and peft
 
     with handled_errors():
         check_out_dir(out)
