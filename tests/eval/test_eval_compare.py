@@ -13,7 +13,7 @@ import pytest
 import limacot
 from limacot.eval.compare import compare_runs
 from limacot.eval.scores import PRIMARY_METRICS, primary_metric
-from limacot.eval.stats import mcnemar_exact, paired_permutation_f1
+from limacot.stats.paired import mcnemar_exact, paired_permutation_f1
 
 SRC = Path(limacot.__file__).resolve().parent
 METRIC_NAMES = {"acc", "acc_norm", "f1", "exact_match"}

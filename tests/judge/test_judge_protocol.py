@@ -10,8 +10,7 @@ from limacot.errors import LimacotInputError, register_secret
 from limacot.judge.clients import JudgeReply
 from limacot.judge.instructions import judge_messages, pick_lang
 from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise
-from limacot.judge.protocol import combine, preferred
-from limacot.judge.stats import bootstrap_ci, summarize
+from limacot.judge.protocol import combine, preferred, summarize
 from test_judge_support import ScriptedJudge, save_tiny_chat_model, write_generations
 
 A = {"p1": "bad", "p2": "good", "p3": "good, short", "p4": "bad, short", "p5": "bad", "p6": "bad"}
@@ -138,7 +137,7 @@ def test_bootstrap_is_seeded_and_sensible():
     assert first == second and first["b_equal_or_better"] == pytest.approx(0.8)
     lo, hi = first["ci95"]
     assert 0.70 < lo < 0.75 and 0.85 < hi < 0.90  # binomial sd 0.04: about 0.8 +- 0.078
-    assert bootstrap_ci([True] * 10) == [1.0, 1.0] and bootstrap_ci([]) is None
+    assert summarize(["win"] * 10)["ci95"] == [1.0, 1.0] and summarize([])["ci95"] is None
     assert summarize(["unparseable"])["b_equal_or_better"] is None
 
 

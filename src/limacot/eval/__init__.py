@@ -4,7 +4,6 @@
     compare.compare_runs(out_a, out_b)   paired B-vs-A statistics on the same docs
     fastlm.FastHFLM                      the `limacot-fast` lm-eval backend (prefix-shared scoring)
     catalog.task_manager(data_dir)       lm-eval TaskManager over the task pack in tasks/
-    stats                                McNemar, paired bootstrap, Holm, seed variance
     sources.load_docs                    task docs from the hub or from --data-dir files
 
 Importing this package imports nothing heavy; lm-eval and torch load with the modules that

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from limacot.errors import LimacotInputError
 from limacot.eval.scores import ACCURACY_METRICS, PRIMARY_METRICS, metric_rows, metric_test, primary_metric
-from limacot.eval.stats import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, holm, macro_f1_rows, mcnemar_exact,
-                                paired_bootstrap, paired_diff, paired_f1_diff, paired_permutation_f1)
+from limacot.stats.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval, bootstrap_interval
+from limacot.stats.paired import (holm, macro_f1_rows, mcnemar_exact, paired_diff, paired_f1_diff,
+                                  paired_permutation_f1)
 
 
 def _read_json(path: Path, data: bytes, line: int | None = None) -> object:
@@ -90,12 +91,16 @@ def metric_comparison(name: str, ra: list[dict], rb: list[dict], resamples: int,
     n = len(ra)
     if metric_test(name) == "mcnemar":
         va, vb = [float(r[name]) for r in ra], [float(r[name]) for r in rb]
-        ci = paired_bootstrap(paired_diff(va, vb), n, resamples=resamples, seed=seed)
-        return {"a": sum(va) / n, "b": sum(vb) / n, **ci.as_dict(), "test": "mcnemar", **mcnemar_exact(va, vb)}
+        ci = bootstrap_interval(paired_diff(va, vb), n, resamples=resamples, seed=seed)
+        return {"a": sum(va) / n, "b": sum(vb) / n, **_ci_fields(ci), "test": "mcnemar", **mcnemar_exact(va, vb)}
     golds, pa, pb = [r["gold"] for r in ra], [r["pred"] for r in ra], [r["pred"] for r in rb]
-    ci = paired_bootstrap(paired_f1_diff(golds, pa, pb), n, resamples=resamples, seed=seed)
-    return {"a": float(macro_f1_rows(golds, pa)), "b": float(macro_f1_rows(golds, pb)), **ci.as_dict(),
+    ci = bootstrap_interval(paired_f1_diff(golds, pa, pb), n, resamples=resamples, seed=seed)
+    return {"a": float(macro_f1_rows(golds, pa)), "b": float(macro_f1_rows(golds, pb)), **_ci_fields(ci),
             "test": "permutation", "p_value": paired_permutation_f1(golds, pa, pb, resamples=resamples, seed=seed)}
+
+
+def _ci_fields(ci: Interval) -> dict:
+    return {"diff": ci.value, "ci_low": ci.low, "ci_high": ci.high, "resamples": ci.resamples, "seed": ci.seed}
 
 
 def compare_runs(out_a: str | Path, out_b: str | Path, *, resamples: int = BOOTSTRAP_RESAMPLES,

@@ -32,7 +32,7 @@ from limacot.eval.catalog import plan_tasks, task_manager
 from limacot.eval.config import EvalConfig
 from limacot.eval.parallel import DataParallelLM
 from limacot.eval.scores import metric_rows, sample_record, summary_markdown
-from limacot.eval.stats import seed_summary
+from limacot.stats.intervals import seed_summary
 
 log = logging.getLogger(__name__)
 Report = Callable[[str, int, int], None]

@@ -33,8 +33,7 @@ from limacot.judge.clients import HttpOptions, parse_judge_spec
 from limacot.judge.judges import make_judge
 from limacot.judge.plot import preference_chart
 from limacot.judge.protocol import (Run, check_coverage, judged_record, load_run, pair_runs, pending_requests,
-                                    run_judge)
-from limacot.judge.stats import summarize
+                                    run_judge, summarize)
 
 CACHE = "judge-cache.jsonl"
 

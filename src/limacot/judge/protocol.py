@@ -16,12 +16,14 @@ outcome:
 
 Requests identical across B runs (or already in the cache) are sent once. A B run must answer
 every prompt of A, or at least the share `min_coverage` allows (`check_coverage`); prompts only
-one side answered are left out and counted.
+one side answered are left out and counted. `summarize` counts a B run's outcomes into LIMA's
+headline rate, "B equal or better than A", and its bootstrap interval.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -31,9 +33,11 @@ from limacot.judge.cache import JudgeCache, request_key
 from limacot.judge.instructions import judge_messages
 from limacot.judge.verdicts import parse_verdict
 from limacot.io.journal import read_journal
+from limacot.stats.bootstrap import bootstrap_interval, resampled_mean
 
 ORDERS = ("ab", "ba")
 OUTCOMES = ("win", "tie", "loss", "unparseable")
+RESAMPLES = 2000  # bootstrap resamples of a B run's 95% interval, unless the command says otherwise
 
 
 @dataclass(frozen=True)
@@ -215,3 +219,29 @@ def judged_record(pair: Pair, cache: JudgeCache) -> dict:
     flipped = {orders["ab"]["prefers"], orders["ba"]["prefers"]} == {"a", "b"}
     return {"b_run": pair.b_run, "id": pair.id, "prompt": pair.prompt, "answer_a": pair.answer_a,
             "answer_b": pair.answer_b, "outcome": outcome, "flipped": flipped, "orders": orders}
+
+
+def summarize(outcomes: list[str], *, resamples: int = RESAMPLES, seed: int = 0, flips: int = 0) -> dict:
+    """Counts and LIMA's headline rate of one B run's outcomes, with its seeded 95% interval.
+
+        ["win", "tie", "loss", "win", "unparseable"]
+        -> {"n": 5, "win": 2, "tie": 1, "loss": 1, "unparseable": 1, "decided": 4,
+            "b_equal_or_better": 0.75, "ci95": [lo, hi], ...}
+
+    "B equal or better than A" = (win + tie) / decided, where decided leaves out the prompts whose
+    verdict could not be read (their count is reported beside it). The interval is the percentile
+    bootstrap over the decided prompts (`limacot.stats.bootstrap`), rounded to 4 decimals; None
+    when no prompt was decided.
+    """
+    counts = Counter(outcomes)
+    decided = [o for o in outcomes if o != "unparseable"]
+    rate = (counts["win"] + counts["tie"]) / len(decided) if decided else None
+    ci = None
+    if decided and resamples >= 1:
+        interval = bootstrap_interval(resampled_mean([o in ("win", "tie") for o in decided]), len(decided),
+                                      resamples=resamples, seed=seed)
+        ci = [round(interval.low, 4), round(interval.high, 4)]
+    return {"n": len(outcomes), "win": counts["win"], "tie": counts["tie"], "loss": counts["loss"],
+            "unparseable": counts["unparseable"], "decided": len(decided), "flipped": flips,
+            "b_equal_or_better": rate, "b_better": counts["win"] / len(decided) if decided else None,
+            "ci95": ci}

@@ -1,0 +1,9 @@
+"""The one statistics module: plain numbers in, plain numbers out; it imports nothing from limacot.
+
+    bootstrap.bootstrap_interval(statistic, n)   the percentile bootstrap (seeded, resampling items)
+    paired.mcnemar_exact(correct_a, correct_b)   exact McNemar p of two runs scored on the same docs
+    paired.paired_permutation_f1(golds, a, b)    paired permutation p of macro-F1(B) - macro-F1(A)
+    paired.holm(p_values)                        Holm step-down adjusted p-values
+    intervals.mean_interval(values, stderr)      mean over seeds and its 95% interval (Student's t)
+    intervals.seed_summary(values)               mean and sample standard deviation over seeds
+"""
