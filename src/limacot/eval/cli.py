@@ -7,10 +7,15 @@ from typing import Optional
 
 import typer
 
+from limacot.errors import LimacotInputError
+from limacot.eval.catalog import TASKS_DIR, leaves_of, task_manager
+from limacot.eval.compare import compare_runs
+from limacot.eval.config import load_eval_config
+from limacot.eval.scores import metric_rows
+from limacot.eval.views import quiet_libraries, rich_progress, show_comparison, show_results
 from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, err_console,
                                 handled_errors, out_console, print_json, state)
 from limacot.models.compute import is_main_process
-from limacot.errors import LimacotInputError
 
 eval_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
                        help="Few-shot benchmark evaluation on lm-evaluation-harness (KoBEST, KMMLU, HAE-RAE, "
@@ -49,8 +54,6 @@ def evaluate(
     if ctx.invoked_subcommand is not None:
         return
     with handled_errors():
-        from limacot.eval.config import load_eval_config
-
         if out is None:
             raise LimacotInputError("--out DIR is required (where results.json, samples/ and summary.md go)")
         check_out_dir(out)
@@ -70,14 +73,11 @@ def evaluate(
     if as_json:
         print_json(_json_summary(run, out))
     else:
-        from limacot.eval.views import show_results
-
         show_results(out_console, run, out)
 
 
 def _run_with_progress(cfg, out: Path, quiet: bool) -> dict:
-    from limacot.eval.harness import offline_if_local, run_eval
-    from limacot.eval.views import quiet_libraries, rich_progress
+    from limacot.eval.harness import offline_if_local, run_eval  # deferred: imports lm_eval
 
     offline_if_local(cfg.data_dir, cfg.model)
     quiet_libraries(state.debug)
@@ -88,8 +88,6 @@ def _run_with_progress(cfg, out: Path, quiet: bool) -> dict:
 
 
 def _json_summary(run: dict, out: Path) -> dict:
-    from limacot.eval.scores import metric_rows
-
     info = run["limacot"]
     return {"out": str(out), "scores": metric_rows(run.get("results", {})), "n_samples": run.get("n-samples", {}),
             "seed_variance": info["seed_variance"], "seeds": info["seeds"], "skipped_tasks": info["skipped_tasks"],
@@ -105,23 +103,17 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Paired comparison of B vs A on the same docs: McNemar, bootstrap CIs, Holm across tasks."""
-    from limacot.eval.compare import compare_runs
-
     with handled_errors():
         result = compare_runs(run_a, run_b, resamples=resamples, seed=seed)
     if as_json:
         print_json(result)
     else:
-        from limacot.eval.views import show_comparison
-
         show_comparison(out_console, result)
 
 
 @eval_app.command("list")
 def list_tasks(as_json: bool = typer.Option(False, "--json", help="Print groups and tasks as JSON.")) -> None:
     """The task pack: groups, tasks, and the folder to pass to plain lm-eval as --include_path."""
-    from limacot.eval.catalog import TASKS_DIR, leaves_of, task_manager
-
     with handled_errors():
         manager = task_manager(None)
         groups = {g: leaves_of(manager, g) for g in manager.all_groups}

@@ -19,7 +19,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from limacot.models.compute import ComputeOptions
-from limacot.io.yaml_config import load_config
+from limacot.eval.catalog import split_names
+from limacot.io.yaml_config import load_config, validate_config
 
 
 class EvalConfig(ComputeOptions):
@@ -41,8 +42,6 @@ class EvalConfig(ComputeOptions):
     @field_validator("tasks", mode="before")
     @classmethod
     def _split(cls, value):
-        from limacot.eval.catalog import split_names
-
         return split_names(value) if isinstance(value, (str, list)) else value
 
     def seeds(self) -> list[int]:
@@ -51,8 +50,6 @@ class EvalConfig(ComputeOptions):
 
 def load_eval_config(path: str | Path | None, overrides: dict) -> EvalConfig:
     """The YAML at `path` (if any) with `overrides` (flags that were given) on top."""
-    from limacot.io.yaml_config import validate_config
-
     base: dict = {}
     if path is not None:
         loaded = load_config(path, _Partial)

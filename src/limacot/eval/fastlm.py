@@ -47,6 +47,7 @@ from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
 from limacot.eval.cachecheck import accepts, cache_keyword, check_cache_scoring, has_sliding_window
+from limacot.models.loading import checkpoint_path, resolve_model_spec
 
 log = logging.getLogger(__name__)
 
@@ -397,8 +398,6 @@ def _resolve_pretrained(pretrained) -> tuple[object, str | None]:
     if not isinstance(pretrained, str):
         return pretrained, None
     if pretrained == "embedded" or pretrained.startswith("hf:") or pretrained.lower().endswith(".gguf"):
-        from limacot.models.loading import checkpoint_path, resolve_model_spec
-
         resolved = resolve_model_spec(pretrained)
         return checkpoint_path(resolved), resolved.revision
     return pretrained, None

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import sys
 
+from limacot.eval.catalog import TASKS_DIR
+
 
 def main() -> None:
     if sys.argv[1:] == ["--print-include-path"]:
-        from limacot.eval.catalog import TASKS_DIR
-
         print(TASKS_DIR)
         return
-    import limacot.eval.fastlm  # noqa: F401  (registers "limacot-fast" with lm-eval)
+    import limacot.eval.fastlm  # noqa: F401  (registers "limacot-fast" with lm-eval; deferred: imports torch)
     from lm_eval.__main__ import cli_evaluate
 
     cli_evaluate()
