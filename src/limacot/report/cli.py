@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from limacot.io.cli_common import check_out_dir, handled_errors, out_console, print_json
+from limacot.report.write import write_report
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +23,6 @@ def report_command(
 ) -> None:
     """Write the study's report into STUDY_DIR/report/ (or --out): report.md, a self-contained
     report.html, PNG charts and CSV tables."""
-    from limacot.report.write import write_report
-
     with handled_errors():
         check_out_dir(out)
         paths = write_report(study_dir, out)
