@@ -8,14 +8,13 @@ from collections import Counter
 from limacot import __version__
 from limacot.data.config import DataBuildConfig
 from limacot.data.sources import ReadReport
+from limacot.io.tables import markdown_table
 
 MAX_LISTED = 10
 
 
 def _table(header: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return lines + [""]
+    return markdown_table(header, rows) + [""]
 
 
 def _counts(counter: dict) -> str:

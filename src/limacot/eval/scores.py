@@ -30,6 +30,7 @@ import yaml
 
 from limacot.eval.answers import extract_answer, gsm8k_gold, normalize_number
 from limacot.eval.catalog import TASKS_DIR
+from limacot.io.tables import markdown_table
 
 # KoBEST's headline is macro-F1 (as the KoBEST paper reports it), GSM8K's exact match, every
 # other task's (MMLU, KMMLU, HAE-RAE, ARC) accuracy.
@@ -168,16 +169,16 @@ def summary_markdown(run: dict) -> str:
              f"- backend: `{info['backend']}`, few-shot: {info['num_fewshot']}, limit: {info['limit']}, "
              f"data: {info['data_dir'] or 'hub datasets'}",
              f"- few-shot seeds: {', '.join(str(s) for s in info['seeds'])} (scores below: seed {info['seeds'][0]})",
-             f"- wall time: {info['wall_seconds']:.1f} s", "",
-             "| task | metric | value | ± stderr | seeds mean ± std | n |", "|---|---|---|---|---|---|"]
+             f"- wall time: {info['wall_seconds']:.1f} s", ""]
     variance = info.get("seed_variance", {})
     rows = metric_rows(run.get("results", {}))
     ran = {row["task"] for row in rows}
+    table = []
     for row in rows:  # leaf tasks, then groups
         seeds = seed_text(variance.get(row["task"], {}).get(row["metric"]), len(info["seeds"]))
         n = run.get("n-samples", {}).get(row["task"], {}).get("effective", "")
-        lines.append(f"| {task_label(row['task'], ran)} | {row['metric']} | {_fmt(row['value'])} | "
-                     f"{_fmt(row['stderr'])} | {seeds} | {n} |")
+        table.append([task_label(row["task"], ran), row["metric"], _fmt(row["value"]), _fmt(row["stderr"]), seeds, n])
+    lines += markdown_table(["task", "metric", "value", "± stderr", "seeds mean ± std", "n"], table)
     skipped = info.get("skipped_tasks", {})
     notes = list(info.get("notes", []))
     if skipped:

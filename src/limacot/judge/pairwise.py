@@ -25,6 +25,7 @@ from typing import Callable, Optional, Sequence
 
 from limacot.io.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from limacot.io.journal import read_journal
+from limacot.io.tables import markdown_table
 from limacot.models.compute import ComputeOptions
 from limacot.models.loading import load_tokenizer
 from limacot.errors import LimacotInputError
@@ -142,16 +143,14 @@ def results_table(summary: dict) -> str:
         |---|---|---|---|---|---|---|---|---|---|
         | G2 | 50 | 11 | 30 | 9 | 0 | 82.0% | [72.0%, 92.0%] | 17 | 50/50 |
     """
-    head = ("| B run | prompts | B wins | ties | A wins | unparseable | B equal or better | 95% CI | order flips "
-            "| of A |\n|---|---|---|---|---|---|---|---|---|---|\n")
-    lines, gaps = [], []
+    rows, gaps = [], []
     for run in summary["runs"]:
         rate = "n/a" if run["b_equal_or_better"] is None else f"{100 * run['b_equal_or_better']:.1f}%"
         ci = "n/a" if run["ci95"] is None else f"[{100 * run['ci95'][0]:.1f}%, {100 * run['ci95'][1]:.1f}%]"
         cover = run.get("coverage") or {}
         share = f"{cover['judged']}/{cover['a_prompts']}" if cover else "n/a"
-        lines.append(f"| {run['b_run']} | {run['n']} | {run['win']} | {run['tie']} | {run['loss']} | "
-                     f"{run['unparseable']} | {rate} | {ci} | {run['flipped']} | {share} |")
+        rows.append([run["b_run"], run["n"], run["win"], run["tie"], run["loss"], run["unparseable"], rate, ci,
+                      run["flipped"], share])
         if cover.get("missing") or cover.get("not_in_a"):
             gaps.append(f"{run['b_run']}: judged on {cover['judged']} of A's {cover['a_prompts']} prompts "
                         f"({cover['missing']} missing in {run['b_run']}, {cover['not_in_a']} of its own not in A)")
@@ -159,7 +158,9 @@ def results_table(summary: dict) -> str:
             f"(a verdict that flips with the order counts as a tie); unparseable verdicts are left out of the rate.\n")
     if gaps:
         note += "Coverage: " + "; ".join(gaps) + ". Their rates are over the shared prompts only.\n"
-    return head + "\n".join(lines) + "\n" + note
+    table = markdown_table(["B run", "prompts", "B wins", "ties", "A wins", "unparseable", "B equal or better",
+                            "95% CI", "order flips", "of A"], rows)
+    return "\n".join(table) + "\n" + note
 
 
 def dry_run(a_path: str | Path, b_paths: Sequence[str | Path], config: JudgeConfig, out: str | Path | None = None,

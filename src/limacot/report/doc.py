@@ -2,7 +2,8 @@
 HTML page (report.html: inline CSS, images as base64 data URIs, nothing fetched from anywhere).
 
 Sections build a list of blocks; `to_markdown` and `to_html` render the same list, so the two
-files always show the same numbers. Inline markup in text is only `code` (backticks).
+files always show the same numbers. Inline markup in text is only `code` (backticks). Markdown
+tables are written by `limacot.io.tables`, the one table writer.
 
     [Heading(2, "Main results"), Table(["task", "lima"], [["arc", Num("0.612", "[0.580, 0.644]")]],
                                        numeric=[False, True])]
@@ -17,6 +18,8 @@ import html
 import re
 from dataclasses import dataclass, field
 from typing import Union
+
+from limacot.io.tables import markdown_table
 
 
 @dataclass
@@ -115,18 +118,10 @@ def _md(block: Block) -> list[str]:
     return lines
 
 
-def _md_cell(entry: Entry) -> str:
-    text = entry.plain() if isinstance(entry, Num) else str(entry)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _md_table(table: Table) -> list[str]:
-    numeric = table.numeric or [False] * len(table.header)
     lines = [f"*{table.caption}*", ""] if table.caption else []
-    lines.append("| " + " | ".join(_md_cell(h) for h in table.header) + " |")
-    lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
-    lines += ["| " + " | ".join(_md_cell(e) for e in row) + " |" for row in table.rows]
-    return lines + [""]
+    rows = [[e.plain() if isinstance(e, Num) else e for e in row] for row in table.rows]
+    return lines + markdown_table(table.header, rows, table.numeric) + [""]
 
 
 # --- HTML -------------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
-"""The percentile bootstrap: one seeded procedure for every interval limacot reports.
+"""The percentile bootstrap: the one seeded procedure behind every bootstrap interval limacot reports.
 
 `statistic(index)` gets an [R, n] array of resampled item indices (documents, prompts) and
 returns the R values of the statistic on those resamples; the interval is the (1 - confidence) / 2
 and 1 - (1 - confidence) / 2 quantiles of those values. A paired difference passes one index
 array to both runs (that is what makes it paired: `limacot.stats.paired`).
 
-    successes [1, 1, 0, 1], resamples 2000, seed 0
-    -> bootstrap_interval(resampled_mean(successes), 4) = Interval(value=0.75, low=0.25, high=1.0, ...)
+    successes [1, 1, 0, 1]
+    -> bootstrap_interval(resampled_mean(successes), 4, resamples=2000, seed=0)
+       = Interval(value=0.75, low=0.25, high=1.0, resamples=2000, seed=0)
 """
 
 from __future__ import annotations
