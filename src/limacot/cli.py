@@ -12,6 +12,7 @@ from limacot.generate import cli as generate_cli
 from limacot.io.cli_common import state
 from limacot.judge import cli as judge_cli
 from limacot.report import cli as report_cli
+from limacot.report import write_report
 from limacot.run import cli as run_cli
 from limacot.train import cli as train_cli
 
@@ -24,5 +25,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for 
     state.set_debug(debug)
 
 
-for _stage in (data_cli, train_cli, eval_cli, generate_cli, judge_cli, run_cli, report_cli):
+for _stage in (data_cli, train_cli, eval_cli, generate_cli, judge_cli):
     _stage.register(app)
+run_cli.register(app, write_report=write_report)  # `limacot run` ends with the report (a layer above run)
+report_cli.register(app)

@@ -1,21 +1,33 @@
-"""`limacot run`: registered on the main app by `register`."""
+"""`limacot run`: registered on the main app by `register`, which is handed the report writer
+(`limacot.report` is the layer above `limacot.run`: run does not import it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.markup import escape
 from rich.text import Text
 
-from limacot.io.cli_common import check_out_dir, err_console, handled_errors, out_console, print_json
+from limacot.errors import LimacotInputError
 from limacot.eval.scores import PRIMARY_METRICS
+from limacot.io.cli_common import check_out_dir, err_console, handled_errors, out_console, print_json
+from limacot.io.yaml_config import load_config, validate_config
+from limacot.run.config import StudyConfig
+from limacot.run.runner import build_plan, cell_filter, describe, run_single_job, run_study, run_worker
+from limacot.run.slurm import decide, slurm_jobs, submit_study
+from limacot.run.status import counts, depends_on, study_status
 
 STAGES = "data,train,eval,generate,judge,compare"
+ReportWriter = Callable[[Path], dict]  # study folder -> the report's files by name (limacot.report.write_report)
+_write_report: ReportWriter | None = None
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, write_report: ReportWriter) -> None:
+    """Add `limacot run`; `write_report(study_dir)` writes the report once the study has run."""
+    global _write_report
+    _write_report = write_report
     app.command("run")(run_command)
 
 
@@ -37,11 +49,6 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="Print the plan (and report paths) as JSON."),
 ) -> None:
     """Run the whole study: data -> train -> eval -> generate -> judge -> report, each stage once."""
-    from limacot.io.yaml_config import load_config
-    from limacot.errors import LimacotInputError
-    from limacot.run.config import StudyConfig
-    from limacot.run.runner import build_plan, cell_filter, describe, run_single_job, run_study, run_worker
-
     with handled_errors():
         check_out_dir(out)
         study = _with_launcher(load_config(config, StudyConfig), launcher, processes)
@@ -79,8 +86,6 @@ def run_command(
 
 def _with_launcher(study, kind: str | None, processes: str | None):
     """The study with --launcher / --processes (those given) over its `launcher:` settings."""
-    from limacot.io.yaml_config import validate_config
-
     given = {k: v for k, v in (("kind", kind), ("processes", processes)) if v is not None}
     if not given:
         return study
@@ -94,12 +99,6 @@ def _show_worker(job) -> None:
 
     err_console.print(f"worker rank {os.environ.get('RANK', '0')} of {os.environ.get('WORLD_SIZE', '1')} "
                       f"done: {job.label}", highlight=False, markup=False)
-
-
-def _write_report(out: Path) -> dict:
-    from limacot.report import write_report
-
-    return write_report(out)
 
 
 SCORE_METRICS = (*PRIMARY_METRICS, "mcc")
@@ -140,9 +139,6 @@ def _show_job(job, state: str) -> None:
 
 
 def _plan_rows(plan) -> list[dict]:
-    from limacot.run.runner import describe
-    from limacot.run.status import depends_on
-
     return [{**row.__dict__, "depends_on": depends_on(job)} for row, job in zip(describe(plan), plan.jobs)]
 
 
@@ -164,8 +160,6 @@ def _show_plan(plan, as_json: bool) -> None:
 
 def _slurm(plan, config: Path, *, only, partition, dry_run: bool, as_json: bool) -> None:
     """--launcher slurm: submit what is neither done nor queued (or, with --dry-run, show it)."""
-    from limacot.run.slurm import decide, slurm_jobs, submit_study
-
     if dry_run:
         actions = decide(plan, slurm_jobs(plan, config.resolve(), only))
     else:
@@ -211,8 +205,6 @@ def _show_slurm(rows: list[dict], dry_run: bool) -> None:
 def _show_status(plan, as_json: bool) -> None:
     """--status: every job's state, Slurm job id and log."""
     from rich.table import Table
-
-    from limacot.run.status import counts, study_status
 
     statuses = study_status(plan)
     if as_json:
