@@ -385,10 +385,11 @@ def test_marker_inputs_when_the_store_lacks_them(tmp_path):
 
 
 def test_without_matplotlib_or_with_a_broken_section(tmp_path, monkeypatch):
-    from limacot.report import deltas, plots
+    from limacot.io import figures
+    from limacot.report import deltas
 
     root = build_study(tmp_path, judge=True)
-    monkeypatch.setattr(plots, "matplotlib_missing", lambda: "Charts skipped: matplotlib is not installed.")
+    monkeypatch.setattr(figures, "matplotlib_missing", lambda: "Charts skipped: matplotlib is not installed.")
     monkeypatch.setattr(deltas, "deltas_section", lambda study: 1 / 0)
     paths = write_report(root)
     markdown = paths["markdown"].read_text(encoding="utf-8")

@@ -7,7 +7,7 @@ OUT/ after `judge_pairwise`:
                         calls made and cached, tokens
     records.jsonl       one line per (B run, prompt): both answers, both raw judge texts, both verdicts
     table.md            the table, one row per B run (and a line per B run missing prompts of A)
-    preference.png      LIMA Figure-1-style stacked bars, one per B run
+    preference.png      LIMA Figure-1-style stacked bars, one per B run (`limacot.judge.plot`)
     judge-cache.jsonl   every judge reply, appended as it arrives (unless another --cache is given)
 
 The result files are written atomically once every call has an answer, so a failed or killed
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from limacot.io.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from limacot.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from limacot.io.journal import read_journal
 from limacot.io.tables import markdown_table
 from limacot.models.compute import ComputeOptions
@@ -32,7 +32,7 @@ from limacot.errors import LimacotInputError
 from limacot.judge.cache import JudgeCache
 from limacot.judge.clients import HttpOptions, parse_judge_spec
 from limacot.judge.judges import make_judge
-from limacot.judge.plot import preference_chart
+from limacot.judge.plot import preference_chart, run_verdicts
 from limacot.judge.protocol import (Run, check_coverage, judged_record, load_run, pair_runs, pending_requests,
                                     run_judge, summarize)
 
@@ -131,7 +131,8 @@ def _count(value) -> int:
 def _write_outputs(out: Path, summary: dict, records: list[dict]) -> None:
     atomic_write_jsonl(out / "records.jsonl", records)
     atomic_write_text(out / "table.md", results_table(summary))
-    preference_chart(summary["runs"], summary["a"]["name"], out / "preference.png")
+    chart = preference_chart(run_verdicts(summary["runs"]), f"Pairwise preference against {summary['a']['name']}")
+    atomic_write_bytes(out / "preference.png", chart)
     atomic_write_json(out / "summary.json", summary)
 
 

@@ -1,6 +1,7 @@
 """The chart sections: scaling curves, the CoT ablation and the judge's win/tie/loss bars.
 Each section prepares the series from the same estimates the tables show, draws the PNG
-(`plots`) and returns blocks with the image, or a sentence saying why there is none.
+(`plots`; the judge's bars: `limacot.judge.plot`) and returns blocks with the image, or a
+sentence saying why there is none.
 
 Sizes on the x axis are the number of training examples: the record count the data manifest
 gives for `<variant>/<size>/train.jsonl` (so "all" becomes its real count), else the size itself.
@@ -9,6 +10,8 @@ gives for `<variant>/<size>/train.jsonl` (so "all" becomes its real count), else
 from __future__ import annotations
 
 from limacot.eval.scores import primary_metric
+from limacot.io import figures
+from limacot.judge.plot import Verdict, preference_chart
 from limacot.report import plots, stats
 from limacot.report.doc import Bullets, Heading, Image, Para, Table
 from limacot.report.results import DASH, fmt
@@ -46,7 +49,7 @@ def scaling_section(study: Study, estimates: dict) -> list:
     panels = [p for p in panels if p.lines]
     if not panels:
         return blocks + [Para("No fine-tuned cell has benchmark numbers yet, so there is nothing to draw.")]
-    if (missing := plots.matplotlib_missing()):
+    if (missing := figures.matplotlib_missing()):
         return blocks + [Para(missing)]
     n_sizes = len({x for p in panels for line in p.lines for x in line.xs})
     png = plots.scaling_chart(panels, stats.variants(study), stats.backbones(study),
@@ -79,7 +82,7 @@ def ablation_section(study: Study, estimates: dict) -> list:
     groups = [g for b in stats.backbones(study) if (g := _ablation_group(study, estimates, b, tasks))]
     if not groups:
         return blocks + [Para("No lima, lima+cot or cot cell has benchmark numbers yet: nothing to compare.")]
-    if (missing := plots.matplotlib_missing()):
+    if (missing := figures.matplotlib_missing()):
         return blocks + [Para(missing)]
     variants = [v for v in stats.variants(study) if v in ABLATION]
     png = plots.ablation_chart(groups, variants, "score (metric under each task)",
@@ -129,13 +132,13 @@ def judge_section(study: Study) -> list:
     undecided = [line for r in rows if (line := undecided_warning(r))]
     if undecided:
         blocks += [Para("The judge did not decide:"), Bullets(undecided)]
-    if not (missing := plots.matplotlib_missing()):
+    if not (missing := figures.matplotlib_missing()):
         several = (len({x["judge"] for x in rows}) > 1, len(stats.backbones(study)) > 1)
-        verdicts = [plots.Verdict(_pair_label(r, *several), r["n"] or 0, r["wins"] or 0, r["ties"] or 0,
-                                  r["losses"] or 0, r["unparseable"] or 0, r["rate"], r["ci_low"], r["ci_high"],
-                                  r.get("flipped"), bool(undecided_warning(r)))
+        verdicts = [Verdict(_pair_label(r, *several), r["n"] or 0, r["wins"] or 0, r["ties"] or 0,
+                            r["losses"] or 0, r["unparseable"] or 0, r["rate"], r["ci_low"], r["ci_high"],
+                            r.get("flipped"))
                     for r in rows]
-        png = plots.judge_chart(verdicts, "Pairwise preference (B vs A)")
+        png = preference_chart(verdicts, "Pairwise preference (B vs A)")
         blocks.append(Image("judge.png", "Judge win/tie/loss", png))
     else:
         blocks.append(Para(missing))

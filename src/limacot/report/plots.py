@@ -1,34 +1,25 @@
-"""The report's charts as PNG bytes (matplotlib, Agg backend, 150 dpi, Okabe-Ito colours, which
-stay distinguishable under the common colour-vision deficiencies). Each function takes plain
-series prepared by the sections and returns the PNG; none reads the study itself.
+"""The report's own charts as PNG bytes (`limacot.io.figures`: the house style; Okabe-Ito colours,
+which stay distinguishable under the common colour-vision deficiencies). Each function takes
+plain series prepared by the sections and returns the PNG; none reads the study itself. The
+judge's preference chart is the judge's own (`limacot.judge.plot`).
 
     scaling_chart([Panel("kobest_copa", "acc", [Line("lima", "smol", [10, 20], [.5, .6], [.4, .5], [.6, .7])],
                          [Ref("smol", .45, .40, .50)])])        -> one subplot per task
     ablation_chart([Group("smol", "N = 20", ["copa"], {"lima": [Bar(.6, .5, .7)]})])
-    judge_chart([Verdict("lima vs base", 50, 30, 10, 10, 0, .8, .7, .9)])
 """
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass, field
 
-DPI = 150
+from limacot.io.figures import png_bytes, pyplot
+
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 VARIANT_COLOURS = {"base": "#666666", "lima": "#0072B2", "lima+cot": "#D55E00", "cot": "#009E73"}
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D")
 MAX_PANELS = 12
-
-
-def matplotlib_missing() -> str | None:
-    """None when matplotlib imports, else the sentence the report prints instead of charts."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return "Charts skipped: matplotlib is not installed (`pip install matplotlib`)."
-    return None
 
 
 def colour(variant: str, order: list[str]) -> str:
@@ -38,27 +29,6 @@ def colour(variant: str, order: list[str]) -> str:
     spare = [c for c in OKABE_ITO if c not in VARIANT_COLOURS.values()]
     others = [v for v in order if v not in VARIANT_COLOURS]
     return spare[others.index(variant) % len(spare)] if variant in others else spare[0]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.titleweight": "bold",
-                         "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-                         "axes.axisbelow": True, "grid.alpha": 0.3, "legend.frameon": False})
-    return plt
-
-
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 # --- scaling curves -----------------------------------------------------------------------------
@@ -93,7 +63,7 @@ class Panel:
 def scaling_chart(panels: list[Panel], variants: list[str], backbones: list[str], title: str) -> bytes:
     """Score vs number of training examples: one subplot per task, one line per (backbone,
     variant) with its 95% band, base as a horizontal line (and band) per backbone."""
-    plt = _pyplot()
+    plt = pyplot()
     ncols = min(2, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     legend_in = 0.45 if len(backbones) == 1 else 0.75
@@ -123,7 +93,7 @@ def scaling_chart(panels: list[Panel], variants: list[str], backbones: list[str]
     fig.suptitle(title, fontsize=11, fontweight="bold")
     fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=min(4, len(handles)))
     fig.tight_layout(rect=(0, legend_in / (3.2 * nrows + legend_in), 1, 1))
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _band(ax, xs, lows, highs, color) -> None:
@@ -167,7 +137,7 @@ class Group:
 
 def ablation_chart(groups: list[Group], variants: list[str], ylabel: str, title: str) -> bytes:
     """Grouped bars: per task, one bar per variant with its 95% interval; one row per backbone."""
-    plt = _pyplot()
+    plt = pyplot()
     n_tasks = max(len(g.tasks) for g in groups)
     width = max(7.0, min(10.0, 1.5 + n_tasks * (0.25 * len(variants) + 0.35)))
     fig, axes = plt.subplots(len(groups), 1, figsize=(width, 3.4 * len(groups) + 0.6), squeeze=False)
@@ -191,72 +161,4 @@ def ablation_chart(groups: list[Group], variants: list[str], ylabel: str, title:
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle(title, fontsize=11, fontweight="bold")
     fig.tight_layout()
-    return _png(fig)
-
-
-# --- judge ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Verdict:
-    label: str
-    n: int
-    wins: int
-    ties: int
-    losses: int
-    unparseable: int
-    rate: float | None
-    low: float | None
-    high: float | None
-    flipped: int | None = None   # decided prompts whose verdict changed with the order (None: not recorded)
-    undecided: bool = False      # every decided verdict a tie: the rate says nothing
-
-    def flips(self) -> str:
-        decided = self.wins + self.ties + self.losses
-        if self.flipped is None:
-            return "flips not recorded"
-        return f"flips {self.flipped}/{decided}" + (f" ({100 * self.flipped / decided:.0f}%)" if decided else "")
-
-
-JUDGE_SEGMENTS = (("wins", "B wins", "#0072B2", None), ("ties", "tie", "#BBBBBB", None),
-                  ("losses", "A wins", "#E69F00", None), ("unparseable", "unparseable", "#FFFFFF", "///"))
-
-
-def judge_chart(verdicts: list[Verdict], title: str) -> bytes:
-    """LIMA Figure-1 style: one horizontal stacked bar per comparison (B wins / tie / A wins as %
-    of the prompts), with "B equal or better", its 95% interval and the order flips written
-    beside each bar (and "judge did not decide" where every verdict was a tie)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10.5, 1.6 + 0.6 * max(len(verdicts), 3)))
-    labels = [v.label for v in verdicts]
-    left = [0.0] * len(verdicts)
-    for key, name, color, hatch in JUDGE_SEGMENTS:
-        shares = [100 * getattr(v, key) / v.n if v.n else 0 for v in verdicts]
-        if key == "unparseable" and not any(shares):
-            continue
-        bars = ax.barh(labels, shares, left=left, color=color, hatch=hatch, edgecolor="#555555" if hatch else "white",
-                       linewidth=0.6, label=name, height=0.65)
-        for bar, share in zip(bars, shares):
-            if share >= 7:
-                ax.text(bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2, f"{share:.0f}%",
-                        ha="center", va="center", fontsize=8, color="white" if key in ("wins",) else "black")
-        left = [x + s for x, s in zip(left, shares)]
-    for y, v in enumerate(verdicts):
-        text = "n/a" if v.rate is None else f"{100 * v.rate:.0f}%" + (
-            f" [{100 * v.low:.0f}, {100 * v.high:.0f}]" if v.low is not None and v.high is not None else "")
-        detail = v.flips() + ("\njudge did not decide" if v.undecided else "")
-        ax.text(102, y, f"{text}\n{detail}", va="center", fontsize=8.5,
-                color="#B00020" if v.undecided else "black")
-    ax.text(102, -0.6, "B equal or better\n[95% CI], order flips", fontsize=8.5, va="bottom", fontweight="bold")
-    ax.set_xlim(0, 145)
-    ax.set_xticks(range(0, 101, 20))
-    ax.spines["bottom"].set_bounds(0, 100)
-    ax.set_xlabel("% of prompts")
-    ax.invert_yaxis()
-    ax.grid(axis="y", visible=False)
-    ax.set_title(title, loc="left", pad=14)
-    handles, names = ax.get_legend_handles_labels()
-    legend_in = 0.4
-    fig.legend(handles, names, loc="lower center", ncol=len(names))
-    fig.tight_layout(rect=(0, legend_in / fig.get_figheight(), 1, 1))
-    return _png(fig)
+    return png_bytes(fig)
