@@ -27,10 +27,12 @@ from typing import Callable
 
 from limacot.io.atomic import atomic_write_jsonl, atomic_write_text
 from limacot.models.compute import process_group, resolve_device
+from limacot.models.loading import load_model, load_tokenizer
 from limacot.io.yaml_config import dump_config
 from limacot.eval.catalog import plan_tasks, task_manager
 from limacot.eval.config import EvalConfig
 from limacot.eval.parallel import DataParallelLM
+from limacot.eval.progress import ProgressLM
 from limacot.eval.scores import metric_rows, sample_record, summary_markdown
 from limacot.stats.intervals import seed_summary
 
@@ -54,11 +56,9 @@ def build_lm(cfg: EvalConfig, model=None, tokenizer=None):
     (loaded where `cfg`'s device/dtype/attention settings say, `limacot.models.compute`)."""
     from lm_eval.models.huggingface import HFLM
 
-    from limacot.eval.fastlm import FastHFLM
+    from limacot.eval.fastlm import FastHFLM  # deferred: imports torch and transformers
 
     if model is None:
-        from limacot.models.loading import load_model, load_tokenizer
-
         model = load_model(cfg.model, cfg)
         tokenizer = tokenizer or load_tokenizer(cfg.model)
     cls = FastHFLM if cfg.backend == "fast" else HFLM
@@ -81,8 +81,6 @@ def run_eval(cfg: EvalConfig, out: str | Path, *, model=None, tokenizer=None, lm
     """
     offline_if_local(cfg.data_dir, cfg.model)
     from lm_eval.evaluator import simple_evaluate
-
-    from limacot.eval.progress import ProgressLM
 
     started = time.perf_counter()
     if cfg.threads:
