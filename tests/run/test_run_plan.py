@@ -1,4 +1,4 @@
-"""The study grid, the plan and its keys, the shipped study configs, and the slurm scripts."""
+"""The plan and its keys, its record in the store, the shipped study configs, and the slurm scripts."""
 
 from __future__ import annotations
 
@@ -11,23 +11,46 @@ import yaml
 from limacot.io.yaml_config import load_config
 from limacot.errors import LimacotInputError
 from limacot.run.config import StudyConfig
-from limacot.run.grid import expand, pairs
-from limacot.run.plan import build_plan
+from limacot.run.plan import build_plan, record_plan
 from limacot.run.slurm import submit_study
+from limacot.study.store import ResultsStore, read_store
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def test_grid_and_pairs():
+def test_plan_of_the_demo_grid():
     config = load_config(CONFIGS / "demo.yaml", StudyConfig)
-    cells = expand(config)
-    assert [c.id for c in cells] == ["smollm2-135m/base/-/s0", "smollm2-135m/lima/8/s0", "smollm2-135m/lima/16/s0",
-                                     "smollm2-135m/lima+cot/8/s0", "smollm2-135m/lima+cot/16/s0"]
-    compared = [(a.id, b.id) for a, b in pairs(config, cells)]
-    assert ("smollm2-135m/base/-/s0", "smollm2-135m/lima+cot/16/s0") in compared
-    assert ("smollm2-135m/lima/8/s0", "smollm2-135m/lima+cot/8/s0") in compared
-    assert ("smollm2-135m/lima/8/s0", "smollm2-135m/lima+cot/16/s0") not in compared  # same size only
-    assert len(compared) == 4
+    plan = build_plan(config, Path("study"))
+    assert plan.whole and [c.id for c in plan.cells] == [
+        "smollm2-135m/base/-/s0", "smollm2-135m/lima/8/s0", "smollm2-135m/lima/16/s0",
+        "smollm2-135m/lima+cot/8/s0", "smollm2-135m/lima+cot/16/s0"]
+    compared = [job.pair for job in plan.of("compare")]
+    assert [p.id for p in compared] == [j.pair.id for j in plan.of("judge")] and len(compared) == 4
+    assert {p.kind for p in compared} == {"lima+cot vs base", "lima+cot vs lima"}
+    assert not build_plan(config, Path("study"), lambda cell: cell.variant == "base").whole
+
+
+def test_plan_is_recorded_in_the_store(tmp_path):
+    """The jobs table holds the plan as built: label, key, cell or pair, dependency keys, output;
+    a plan of some cells (`--only`) replaces only those cells' jobs."""
+    config = load_config(CONFIGS / "demo.yaml", StudyConfig)
+    plan = build_plan(config, tmp_path)
+    store = ResultsStore(tmp_path / "results.sqlite")
+    record_plan(plan, store)
+    jobs = read_store(tmp_path / "results.sqlite").jobs
+    assert [(j["label"], j["key"], j["stage"], j["output"]) for j in jobs] == \
+        [(j.label, j.key, j.stage, str(j.out)) for j in plan.jobs]
+    assert [j["deps"] for j in jobs] == [[d.key for d in j.deps] for j in plan.jobs]
+    judge = next(j for j in jobs if j["stage"] == "judge")
+    assert (judge["cell_id"], judge["a_cell"], judge["b_cell"]) == (None, *(c.id for c in plan.of("judge")[0].pair))
+    assert [row["cell_id"] for row in read_store(tmp_path / "results.sqlite").cells] == [c.id for c in plan.cells]
+    changed = config.model_copy(update={"eval": config.eval.model_copy(update={"limit": 3})})
+    some = build_plan(changed, tmp_path, lambda cell: cell.variant == "base")
+    record_plan(some, store)
+    store.close()
+    keys = {j["label"]: j["key"] for j in read_store(tmp_path / "results.sqlite").jobs}
+    assert len(keys) == len(plan.jobs) and keys["eval smollm2-135m/base/-/s0"] == some.of("eval")[0].key
+    assert keys["eval smollm2-135m/lima/8/s0"] == next(j.key for j in plan.of("eval") if j.cell.variant == "lima")
 
 
 @pytest.mark.parametrize("name", ["lima-cot-llama.yaml", "lima-cot-llama-lora.yaml"])

@@ -123,7 +123,7 @@ def judge_section(study: Study) -> list:
         return blocks + [Para(f"Judge `{name}` configured, but no judgments are recorded yet "
                               f"(see Study status for the judge stages).")]
     rows = sorted(study.judgments,
-                  key=lambda r: (r["judge"], stats.cell_sort(r["a_cell"]), stats.cell_sort(r["b_cell"])))
+                  key=lambda r: (r["judge"], study.cell_order(r["a_cell"]), study.cell_order(r["b_cell"])))
     blocks.append(Para("LIMA protocol: per prompt the judge compares A's and B's answers (both orders); "
                        "\"B equal or better\" = (B wins + ties) / decided prompts, unparseable verdicts left out; "
                        "95% CI: bootstrap over prompts. Order flips: decided prompts whose verdict changed when "
@@ -134,7 +134,7 @@ def judge_section(study: Study) -> list:
         blocks += [Para("The judge did not decide:"), Bullets(undecided)]
     if not (missing := figures.matplotlib_missing()):
         several = (len({x["judge"] for x in rows}) > 1, len(stats.backbones(study)) > 1)
-        verdicts = [Verdict(_pair_label(r, *several), r["n"] or 0, r["wins"] or 0, r["ties"] or 0,
+        verdicts = [Verdict(_pair_label(study, r, *several), r["n"] or 0, r["wins"] or 0, r["ties"] or 0,
                             r["losses"] or 0, r["unparseable"] or 0, r["rate"], r["ci_low"], r["ci_high"],
                             r.get("flipped"))
                     for r in rows]
@@ -179,15 +179,16 @@ def undecided_warning(row: dict) -> str:
     return f"{pair}: {what}: the judge did not decide, so its 100% \"B equal or better\" means nothing."
 
 
-def _pair_label(row: dict, with_judge: bool, with_backbone: bool) -> str:
-    label = f"{_short(row['b_cell'], with_backbone)} vs {_short(row['a_cell'], with_backbone)}"
+def _pair_label(study: Study, row: dict, with_judge: bool, with_backbone: bool) -> str:
+    label = f"{_short(study, row['b_cell'], with_backbone)} vs {_short(study, row['a_cell'], with_backbone)}"
     return f"{label} ({row['judge']})" if with_judge else label
 
 
-def _short(cell_id: str, with_backbone: bool) -> str:
-    """'smol/base/-/s0' -> 'smol/base' (or 'base'); 'smol/lima/20/s0' -> 'lima/20/s0' without the backbone."""
-    parts = cell_id.split("/")
-    if len(parts) != 4:
+def _short(study: Study, cell_id: str, with_backbone: bool) -> str:
+    """'smol/base/-/s0' -> 'smol/base' (or 'base'); 'smol/lima/20/s0' -> 'lima/20/s0' without the
+    backbone (from the cells table; an id it lacks as it is)."""
+    cell = study.cell(cell_id)
+    if cell is None:
         return cell_id
-    parts = parts[:2] if parts[1] == BASE else parts
-    return "/".join(parts if with_backbone else parts[1:])
+    parts = [cell.variant] + ([] if cell.is_base else [cell.size, f"s{cell.seed}"])
+    return "/".join([cell.backbone] * with_backbone + parts)

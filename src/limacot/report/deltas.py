@@ -52,13 +52,25 @@ def deltas_section(study: Study) -> list:
         b_name, _, a_name = kind.partition(" vs ")
         blocks.append(Heading(3, f"{kind} (Δ = {b_name} − {a_name})"))
         for backbone in _backbones(study, kind):
-            rows = [r for r in study.comparisons if r["kind"] == kind and r["a_cell"].split("/")[0] == backbone]
-            blocks += _kind_tables(backbone, rows, groups, names)
+            rows = [r for r in study.comparisons if r["kind"] == kind and _backbone(study, r["a_cell"]) == backbone]
+            blocks += _kind_tables(study, backbone, rows, groups, names)
     return blocks
 
 
+def _backbone(study: Study, cell_id: str) -> str:
+    """The cell's backbone (from the cells table; an id it lacks stands for itself)."""
+    cell = study.cell(cell_id)
+    return cell.backbone if cell else cell_id
+
+
+def _column(study: Study, cell_id: str) -> str:
+    """A B cell's column: its size and seed ('250/s0')."""
+    cell = study.cell(cell_id)
+    return f"{cell.size}/s{cell.seed}" if cell else cell_id
+
+
 def _backbones(study: Study, kind: str) -> list[str]:
-    found = {r["a_cell"].split("/")[0] for r in study.comparisons if r["kind"] == kind}
+    found = {_backbone(study, r["a_cell"]) for r in study.comparisons if r["kind"] == kind}
     return [b for b in stats.backbones(study) if b in found] + sorted(found - set(stats.backbones(study)))
 
 
@@ -69,11 +81,11 @@ def _large_groups(study: Study) -> list[str]:
     return [g for g in sorted(tasks) if sum(t.startswith(g + "_") for t in compared) > GROUP_INLINE]
 
 
-def _kind_tables(backbone: str, rows: list[dict], groups: list[str], names: dict[str, str]) -> list:
-    b_cells = sorted({r["b_cell"] for r in rows}, key=stats.cell_sort)
-    a_cells = sorted({r["a_cell"] for r in rows}, key=stats.cell_sort)
+def _kind_tables(study: Study, backbone: str, rows: list[dict], groups: list[str], names: dict[str, str]) -> list:
+    b_cells = sorted({r["b_cell"] for r in rows}, key=study.cell_order)
+    a_cells = sorted({r["a_cell"] for r in rows}, key=study.cell_order)
     a_text = f"A = `{a_cells[0]}`" if len(a_cells) == 1 else "A = the cell of the same size and seed"
-    labels = ["/".join(c.split("/")[2:]) or c for c in b_cells]
+    labels = [_column(study, c) for c in b_cells]
     metrics: dict[str, set[str]] = {}
     for r in rows:
         metrics.setdefault(r["task"], set()).add(r["metric"])

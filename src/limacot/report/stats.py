@@ -169,12 +169,3 @@ def metrics_by_task(keys) -> dict[str, set[str]]:
     for key in keys:
         out.setdefault(key[-2], set()).add(key[-1])
     return out
-
-
-def cell_sort(cell_id: str) -> tuple:
-    """Sort key of a cell id 'backbone/variant/size/sN': sizes numerically, seeds by number."""
-    parts = cell_id.split("/")
-    if len(parts) != 4:
-        return (cell_id,)
-    seed = parts[3][1:]
-    return (parts[0], parts[1], size_order(parts[2]), int(seed) if seed.isdigit() else -1, parts[3])

@@ -1,6 +1,7 @@
 """Everything the report reads from a study folder, read-only and tolerant of a partial study.
 
-    STUDY_DIR/results.sqlite          cells, stage_runs, metrics, comparisons, judgments, provenance
+    STUDY_DIR/results.sqlite          cells, jobs (the plan), stage_runs, metrics, comparisons, judgments,
+                                      provenance (`limacot.study.store.read_store`)
     STUDY_DIR/study.resolved.yaml     the study config (optional: a missing or broken one is noted)
     STUDY_DIR/data/manifest.json      data build hashes and counts (optional)
     STUDY_DIR/data/card.md            the dataset card (optional)
@@ -15,32 +16,35 @@ and the report can look at the same store. A folder without `results.sqlite` is 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
 
 from limacot.errors import LimacotInputError
+from limacot.study.cells import Cell
+from limacot.study.store import (STORE, CellRow, ComparisonRow, JobRow, JudgmentRow, MetricRow, StageRun, as_cell,
+                                 read_store)
 
-STORE = "results.sqlite"
 CONFIG = "study.resolved.yaml"
 MARKER = "limacot-stage.json"
-TABLES = ("cells", "stage_runs", "metrics", "comparisons", "judgments", "provenance")
 
 
 @dataclass
 class Study:
-    """The study's contents. Rows are plain dicts with the store's column names."""
+    """The study's contents. Rows are the store's (`limacot.study.store`: plain dicts with its
+    column names); `jobs` is None when the store holds no plan."""
 
     dir: Path
     config: dict = field(default_factory=dict)        # study.resolved.yaml ({} when absent)
     config_text: str | None = None
-    cells: list[dict] = field(default_factory=list)
-    stage_runs: list[dict] = field(default_factory=list)
-    metrics: list[dict] = field(default_factory=list)
-    comparisons: list[dict] = field(default_factory=list)
-    judgments: list[dict] = field(default_factory=list)
+    cells: list[CellRow] = field(default_factory=list)
+    jobs: list[JobRow] | None = None
+    stage_runs: list[StageRun] = field(default_factory=list)
+    metrics: list[MetricRow] = field(default_factory=list)
+    comparisons: list[ComparisonRow] = field(default_factory=list)
+    judgments: list[JudgmentRow] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)
     manifest: dict | None = None
     card: str | None = None
@@ -50,8 +54,20 @@ class Study:
     def name(self) -> str:
         return str(self.config.get("name") or self.dir.name)
 
-    def cell(self, cell_id: str) -> dict | None:
-        return next((c for c in self.cells if c["cell_id"] == cell_id), None)
+    @cached_property
+    def _cells_by_id(self) -> dict[str, Cell]:
+        return {row["cell_id"]: as_cell(row) for row in self.cells}
+
+    def cell(self, cell_id: str) -> Cell | None:
+        """The cell `cell_id` names, from the cells table (None when the table lacks it): its
+        backbone, variant, size and seed are read there, never parsed out of the id."""
+        return self._cells_by_id.get(cell_id)
+
+    def cell_order(self, cell_id: str) -> tuple:
+        """Sort key of a cell id: its cell's backbone, variant, size (numerically) and seed; ids
+        the cells table lacks come after those, by the id."""
+        cell = self.cell(cell_id)
+        return (0, cell.sort_key) if cell else (1, cell_id)
 
     def inputs(self, run: dict) -> dict:
         """A stage run's inputs: stage_runs.config, else its output's marker, else {}."""
@@ -109,27 +125,13 @@ def load_study(study_dir: str | Path) -> Study:
 
 
 def _read_store(path: Path, study: Study) -> None:
-    try:
-        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error as err:
-        raise LimacotInputError(f"{path}: cannot open the results store ({err})") from None
-    db.row_factory = sqlite3.Row
-    try:
-        present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        rows = {}
-        for table in TABLES:
-            if table not in present:
-                study.notes.append(f"the results store has no `{table}` table")
-                rows[table] = []
-                continue
-            rows[table] = [dict(r) for r in db.execute(f"SELECT * FROM {table}")]
-    except sqlite3.DatabaseError as err:
-        raise LimacotInputError(f"{path}: not a readable results store ({err})") from None
-    finally:
-        db.close()
-    study.cells, study.stage_runs, study.metrics = rows["cells"], rows["stage_runs"], rows["metrics"]
-    study.comparisons, study.judgments = rows["comparisons"], rows["judgments"]
-    study.provenance = {r["key"]: r["value"] for r in rows["provenance"]}
+    contents = read_store(path)
+    for table in contents.missing:
+        why = " (the plan was not recorded: a store from an older limacot)" if table == "jobs" else ""
+        study.notes.append(f"the results store has no `{table}` table{why}")
+    study.cells, study.jobs, study.stage_runs = contents.cells, contents.jobs, contents.stage_runs
+    study.metrics, study.comparisons, study.judgments = contents.metrics, contents.comparisons, contents.judgments
+    study.provenance = contents.provenance
 
 
 def _read_config(study: Study) -> None:

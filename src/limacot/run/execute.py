@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from limacot.io.atomic import atomic_write_json
 from limacot.run.plan import MARKER, Job, Plan
-from limacot.run.store import Rows, comparison_rows, judgment_rows
+from limacot.study.store import Rows, comparison_rows, judgment_rows
 
 NOT_SCORES = {"alias", "sample_len", "sample_count"}  # lm-eval bookkeeping in results.json, not metrics
 
@@ -141,7 +141,7 @@ def _judge(plan: Plan, job: Job, out: Path) -> None:
 
 def _judge_rows(plan: Plan, job: Job, out: Path) -> Rows:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    return judgment_rows(job.pair[0].id, job.pair[1].id, summary)
+    return judgment_rows(job.pair.a.id, job.pair.b.id, summary)
 
 
 def _compare(plan: Plan, job: Job, out: Path) -> None:
@@ -153,7 +153,7 @@ def _compare(plan: Plan, job: Job, out: Path) -> None:
 
 def _compare_rows(plan: Plan, job: Job, out: Path) -> Rows:
     result = json.loads((out / "compare.json").read_text(encoding="utf-8"))
-    return comparison_rows(f"{job.pair[1].variant} vs {job.pair[0].variant}", job.pair[0].id, job.pair[1].id, result)
+    return comparison_rows(job.pair.kind, job.pair.a.id, job.pair.b.id, result)
 
 
 DATA_LINK = "data"  # STUDY_DIR/data -> the data build the plan's train jobs read

@@ -38,7 +38,8 @@ from limacot.models.compute import ComputeOptions
 from limacot.io.yaml_config import load_config
 from limacot.io.fingerprint import input_fingerprint, sha256_json, tree_fingerprint
 from limacot.run.config import StudyConfig
-from limacot.run.grid import Cell, expand, pairs
+from limacot.study.cells import Cell, Pair, expand, pairs
+from limacot.study.store import JobRow, ResultsStore
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,14 @@ class Job:
     out: Path
     inputs: dict                      # what the key hashes (saved with the output)
     cell: Cell | None = None
-    pair: tuple[Cell, Cell] | None = None
+    pair: Pair | None = None
     deps: list["Job"] = field(default_factory=list)
     resumable: bool = False           # runs in place and continues itself (train, generate, judge)
 
     @property
     def label(self) -> str:
         if self.pair:
-            return f"{self.stage} {self.pair[0].id} vs {self.pair[1].id}"
+            return f"{self.stage} {self.pair.id}"
         return f"{self.stage} {self.cell.id}" if self.cell else self.stage
 
     def is_done(self) -> bool:
@@ -108,6 +109,7 @@ class Plan:
     study_dir: Path
     cells: list[Cell]
     jobs: list[Job]
+    whole: bool = True                # every cell of the grid (no `--only` left one out)
 
     def of(self, stage: str) -> list[Job]:
         return [j for j in self.jobs if j.stage == stage]
@@ -124,7 +126,8 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
     data_key = build_key(data_config)
     data = Job("data", data_key, stages / "data" / data_key[:16], {"config": config.data})
     jobs, model_of, backbones = [data], {}, _Backbones()
-    cells = [c for c in expand(config) if only(c)]
+    grid = expand(config.backbones, config.variants, config.sizes, config.seeds)
+    cells = [c for c in grid if only(c)]
     for cell in cells:
         spec = backbones.pinned(config.backbones[cell.backbone])
         if cell.is_base:
@@ -153,13 +156,30 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
                                                              if k not in ("model", "prompts_path")}, cell, deps, True)
             jobs.append(gen_of[cell])
     judge_identity = _judge_identity(config.judge.judge, backbones) if config.judge else None
-    for a, b in pairs(config, cells):
+    for pair in pairs(config.comparisons, cells):
+        a, b = pair
         compare = {"a": eval_of[a].key, "b": eval_of[b].key}
-        jobs.append(_job(stages, "compare", compare, compare, None, [eval_of[a], eval_of[b]], pair=(a, b)))
+        jobs.append(_job(stages, "compare", compare, compare, None, [eval_of[a], eval_of[b]], pair=pair))
         if config.judge:
             judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": judge_identity, "compute": numerics}
-            jobs.append(_job(stages, "judge", judge, judge, None, [gen_of[a], gen_of[b]], True, pair=(a, b)))
-    return Plan(config, study_dir, cells, jobs)
+            jobs.append(_job(stages, "judge", judge, judge, None, [gen_of[a], gen_of[b]], True, pair=pair))
+    return Plan(config, study_dir, cells, jobs, len(cells) == len(grid))
+
+
+def job_row(job: Job) -> JobRow:
+    """The plan's record of `job` in the store's jobs table."""
+    return JobRow(label=job.label, key=job.key, stage=job.stage, cell_id=job.cell.id if job.cell else None,
+                  a_cell=job.pair.a.id if job.pair else None, b_cell=job.pair.b.id if job.pair else None,
+                  deps=[dep.key for dep in job.deps], output=str(job.out))
+
+
+def record_plan(plan: Plan, store: ResultsStore) -> None:
+    """Record the plan's cells and jobs in the store, so the report reads the plan (what never
+    started, too) without the study config. A plan of some cells (`--only`) replaces only the
+    recorded jobs it plans anew."""
+    for cell in plan.cells:
+        store.add_cell(cell)
+    store.record_plan([job_row(job) for job in plan.jobs], replace=plan.whole)
 
 
 def _job(stages: Path, stage: str, inputs: dict, hashed: dict, cell, deps, resumable=False, pair=None) -> Job:

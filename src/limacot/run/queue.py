@@ -1,40 +1,18 @@
-"""The Slurm queue: `sbatch`, `squeue`/`sacct`, `scancel`, and the record of what limacot submitted.
-
-    STUDY_DIR/slurm/submitted.json   one entry per sbatch script, its latest submission:
-        {"train-1a2b3c4d5e6f7a8b": {"job_id": "42", "script": ".../train-1a2b....sbatch",
-                                    "log": ".../logs/limacot-train-1a2b...-42.out",
-                                    "keys": ["1a2b3c4d..."], "submitted": 1700000000.0}}
-
-`keys` are the plan jobs the script runs (one for a stage job; the compare and judge jobs for
-the final job), so a job's Slurm id and log are found from its key. Only limacot writes the
-record: a `submit.sh` run by hand submits without it.
+"""The Slurm queue: `sbatch`, `squeue`/`sacct`, `scancel`. What limacot submitted is recorded in
+`STUDY_DIR/slurm/submitted.json` (`limacot.study.submissions`).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from limacot.io.atomic import atomic_write_json
-
-RECORD = "submitted.json"
 ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
           "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD"}
 STARTED = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "SUSPENDED", "STOPPED"}
 QUERY_TIMEOUT_S = 60
-
-
-@dataclass
-class Submission:
-    job_id: str
-    script: str
-    log: str
-    keys: list[str] = field(default_factory=list)
-    submitted: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -51,25 +29,6 @@ class QueueState:
 
     def __str__(self) -> str:
         return self.state + (f" ({self.reason})" if self.reason and self.reason != "None" else "")
-
-
-def load_submissions(folder: Path) -> dict[str, Submission]:
-    """The record in `folder` ({} when there is none or it is unreadable)."""
-    try:
-        raw = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-        return {name: Submission(**entry) for name, entry in raw.items()}
-    except (OSError, ValueError, TypeError):
-        return {}
-
-
-def save_submissions(folder: Path, submissions: dict[str, Submission]) -> None:
-    atomic_write_json(folder / RECORD, {name: asdict(s) for name, s in submissions.items()})
-
-
-def submission_of(submissions: dict[str, Submission], key: str) -> Submission | None:
-    """The latest submission that runs the plan job `key`."""
-    found = [s for s in submissions.values() if key in s.keys]
-    return max(found, key=lambda s: s.submitted) if found else None
 
 
 def sbatch(script: Path, after: list[str]) -> str:
@@ -114,14 +73,3 @@ def _query(command: list[str], job_ids: list[str]) -> dict[str, QueueState]:
         if job_id in job_ids and state:
             states[job_id] = QueueState(state.split()[0], reason.strip())  # sacct: "CANCELLED by 0"
     return states
-
-
-def record(folder: Path, name: str, submission: Submission) -> None:
-    """Add one submission to the record (written after each sbatch, so none is lost)."""
-    submissions = load_submissions(folder)
-    submissions[name] = submission
-    save_submissions(folder, submissions)
-
-
-def new_submission(job_id: str, script: Path, log: Path, keys: list[str]) -> Submission:
-    return Submission(job_id, str(script), str(log), keys, time.time())

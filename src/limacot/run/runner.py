@@ -3,7 +3,8 @@
 A job is skipped when its output carries the completion marker (the store is brought up to
 date from that output if it lacks the rows, e.g. after a slurm job made it). A job that was
 interrupted (status `running` in the store) resumes (train, generate, judge) or restarts
-cleanly (the others). After the last job the report is written.
+cleanly (the others). After the last job the report is written. Before the first, the plan (its
+cells and jobs) is recorded in the store, so the report knows what never started.
 
 With `launcher.processes` > 1, train, eval and generate jobs run as an `accelerate launch`
 (`limacot.run.launch`) whose processes run `run_worker`; this process records them.
@@ -28,8 +29,8 @@ from limacot.io.yaml_config import dump_config
 from limacot.run.config import StudyConfig
 from limacot.run.execute import link_current_data, run_job, run_stage, stored_rows, work_dir
 from limacot.run.launch import RESOLVED_CONFIG, is_launched, launch_job, process_count
-from limacot.run.plan import Job, Plan, build_plan
-from limacot.run.store import ResultsStore
+from limacot.run.plan import Job, Plan, build_plan, record_plan
+from limacot.study.store import STORE, ResultsStore
 
 log = logging.getLogger(__name__)
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "lm_eval")
@@ -60,11 +61,10 @@ def run_study(config: StudyConfig, study_dir: str | Path, *, only: str | None = 
     plan = build_plan(config, study_dir, cell_filter(only))
     atomic_write_text(study_dir / RESOLVED_CONFIG, dump_config(config))
     processes = process_count(config)
-    store = ResultsStore(study_dir / "results.sqlite")
+    store = ResultsStore(study_dir / STORE)
     try:
         store.set_provenance(provenance())
-        for cell in plan.cells:
-            store.add_cell(cell.id, cell.backbone, cell.variant, cell.size, cell.seed)
+        record_plan(plan, store)
         for job in plan.jobs:
             if stages and job.stage not in stages:
                 continue
@@ -75,7 +75,7 @@ def run_study(config: StudyConfig, study_dir: str | Path, *, only: str | None = 
 
 
 def _run_one(plan: Plan, job: Job, store: ResultsStore, on_job, *, processes: int = 1) -> None:
-    cell_id = job.cell.id if job.cell else (f"{job.pair[0].id} vs {job.pair[1].id}" if job.pair else None)
+    cell_id = job.cell.id if job.cell else (job.pair.id if job.pair else None)
     status = store.stage_status(job.key)
     if job.is_done():
         if status is None or status["status"] != "done":  # made elsewhere (slurm) or killed after the marker
@@ -127,10 +127,10 @@ def run_single_job(config: StudyConfig, study_dir: str | Path, key: str) -> Job:
     if int(os.environ.get("RANK", "0")) != 0:
         run_job(plan, job, mark=False)
         return job
-    store = ResultsStore(study_dir / "results.sqlite")
+    store = ResultsStore(study_dir / STORE)
     try:
         if job.cell:
-            store.add_cell(job.cell.id, job.cell.backbone, job.cell.variant, job.cell.size, job.cell.seed)
+            store.add_cell(job.cell)
         _run_one(plan, job, store, lambda j, state: None)
     finally:
         store.close()

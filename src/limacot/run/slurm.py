@@ -7,7 +7,8 @@
                                             `cpu`) one plain process each, no GPU requested
     STUDY_DIR/slurm/finish[-<only8>].sbatch  after all of them: `limacot run --launcher local`
                                             (compare, judge, report: the rest, in that job)
-    STUDY_DIR/slurm/submitted.json          what limacot submitted: job ids, logs (see `queue`)
+    STUDY_DIR/slurm/submitted.json          what limacot submitted: job ids, logs
+                                            (`limacot.study.submissions`)
     STUDY_DIR/slurm/submit.sh               the last submission as a script, for the record, or to
                                             submit by hand where limacot cannot call sbatch
 
@@ -29,7 +30,9 @@ from pathlib import Path
 from limacot.io.fingerprint import sha256_json
 from limacot.run import queue
 from limacot.run.launch import job_device
-from limacot.run.plan import GPU_STAGES, Job, Plan
+from limacot.run.plan import GPU_STAGES, Job, Plan, record_plan
+from limacot.study.store import STORE, ResultsStore
+from limacot.study.submissions import RECORD, SLURM_DIR, load_submissions, new_submission, record
 
 SLURM_STAGES = ("data",) + GPU_STAGES
 CPUS_PER_GPU = 8
@@ -152,7 +155,7 @@ def decide(plan: Plan, jobs: list[SlurmJob]) -> list[Action]:
     every script before it is done too), `queued` (its recorded submission is still pending or
     running, behind nothing submitted anew) or `submit`. Slurm is asked before the markers are
     read: a job that ends in between has left its marker, so it is never submitted twice."""
-    submissions = queue.load_submissions(plan.study_dir / "slurm")
+    submissions = load_submissions(plan.study_dir / SLURM_DIR)
     states = queue.queue_states([s.job_id for s in submissions.values()])
     actions: dict[str, Action] = {}
     for slurm in jobs:
@@ -171,9 +174,15 @@ def decide(plan: Plan, jobs: list[SlurmJob]) -> list[Action]:
 def submit_study(plan: Plan, config_path: Path, *, only: str | None = None, partition: str | None = None,
                  time: str = "24:00:00", submit: bool | None = None) -> list[Action]:
     """Write the scripts of what is to be submitted and `submit.sh`; submit them with sbatch
-    (when it is on PATH, or `submit`) and record the job ids. Returns every script's action."""
-    folder = plan.study_dir / "slurm"
+    (when it is on PATH, or `submit`) and record the job ids; the plan goes into the store.
+    Returns every script's action."""
+    folder = plan.study_dir / SLURM_DIR
     (folder / "logs").mkdir(parents=True, exist_ok=True)
+    store = ResultsStore(plan.study_dir / STORE)
+    try:
+        record_plan(plan, store)
+    finally:
+        store.close()
     actions = decide(plan, slurm_jobs(plan, config_path.resolve(), only))
     for action in actions:
         if action.action == "submit":
@@ -193,14 +202,13 @@ def _submit(actions: list[Action], folder: Path) -> None:
         name, script = action.slurm.name, (folder / f"{action.slurm.name}.sbatch").resolve()
         action.job_id = ids[name] = queue.sbatch(script, [ids[n] for n in action.slurm.after if n in ids])
         log = folder.resolve() / "logs" / f"limacot-{name}-{action.job_id}.out"
-        queue.record(folder, name, queue.new_submission(action.job_id, script, log,
-                                                        [j.key for j in action.slurm.jobs]))
+        record(folder, name, new_submission(action.job_id, script, log, [j.key for j in action.slurm.jobs]))
 
 
 def _submit_script(actions: list[Action], folder: Path) -> str:
     """The submission as a shell script: the same sbatch calls, chained through variables."""
     lines = ["#!/usr/bin/env bash", "# The study's last submission, in dependency order. limacot ran these sbatch",
-             f"# calls itself when sbatch was on PATH (job ids in {queue.RECORD}); run this by hand only",
+             f"# calls itself when sbatch was on PATH (job ids in {RECORD}); run this by hand only",
              "# where it could not.", "set -euo pipefail", f"cd {shlex.quote(str(folder.resolve()))}"]
     ids = {a.slurm.name: a.job_id for a in actions if a.action == "queued"}
     if any(a.cancel for a in actions):

@@ -7,20 +7,19 @@
     failed    the store recorded the job's error, or its Slurm job left the queue without
               leaving the marker (failed, cancelled because a dependency failed, timed out...)
 
-For jobs submitted by `--launcher slurm` (see `queue`) the Slurm job id, Slurm's state and the
-log path come with it. The store is only read.
+For jobs submitted by `--launcher slurm` (`limacot.study.submissions`) the Slurm job id, Slurm's
+state and the log path come with it. The store is only read.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from limacot.errors import LimacotInputError
 from limacot.run import queue
 from limacot.run.plan import Job, Plan
+from limacot.study.store import STORE, StageRun, last_line, read_store
+from limacot.study.submissions import SLURM_DIR, Submission, load_submissions, submission_of
 
 STATES = ("done", "failed", "running", "pending")
 
@@ -45,12 +44,12 @@ def depends_on(job: Job) -> list[str]:
 
 def study_status(plan: Plan) -> list[JobStatus]:
     """The state of every job of `plan` (see the module docstring)."""
-    runs = _stage_runs(plan.study_dir / "results.sqlite")
-    submissions = queue.load_submissions(plan.study_dir / "slurm")
+    runs = _stage_runs(plan.study_dir / STORE)
+    submissions = load_submissions(plan.study_dir / SLURM_DIR)
     states = queue.queue_states(sorted({s.job_id for s in submissions.values()}))
     result = []
     for job in plan.jobs:
-        submission = queue.submission_of(submissions, job.key)
+        submission = submission_of(submissions, job.key)
         slurm = states.get(submission.job_id) if submission else None
         state, detail = _state(job, runs.get(job.key), submission, slurm)
         result.append(JobStatus(job.stage, job.label, job.key[:16], state, depends_on(job),
@@ -59,7 +58,7 @@ def study_status(plan: Plan) -> list[JobStatus]:
     return result
 
 
-def _state(job: Job, run: dict | None, submission: queue.Submission | None,
+def _state(job: Job, run: StageRun | None, submission: Submission | None,
            slurm: queue.QueueState | None) -> tuple[str, str]:
     """(state, a short reason) of one job."""
     if job.is_done():
@@ -75,25 +74,11 @@ def _state(job: Job, run: dict | None, submission: queue.Submission | None,
     return "pending", ""
 
 
-def _stage_runs(path: Path) -> dict[str, dict]:
+def _stage_runs(path: Path) -> dict[str, StageRun]:
     """stage_runs by key, read-only ({} before the first run)."""
     if not path.is_file():
         return {}
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-        db.row_factory = sqlite3.Row
-        try:
-            return {r["key"]: dict(r) for r in db.execute("SELECT key, status, error FROM stage_runs")}
-        except sqlite3.OperationalError:  # a store created but never written
-            return {}
-        except sqlite3.DatabaseError as err:  # not an SQLite file at all
-            raise LimacotInputError(f"{path}: not a readable results store ({err})") from None
-
-
-def last_line(error: str | None) -> str:
-    """The last non-empty line of an error, at most 200 characters."""
-    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
-    text = lines[-1] if lines else ""
-    return text if len(text) <= 200 else text[:197] + "..."
+    return {r["key"]: r for r in read_store(path, ("stage_runs",)).stage_runs}
 
 
 def counts(statuses: list[JobStatus]) -> str:

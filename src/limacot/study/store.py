@@ -1,0 +1,356 @@
+"""The results store: one SQLite file per study (`STUDY_DIR/results.sqlite`), written by
+`limacot run` (`ResultsStore`) and read by the report and `limacot run --status` (`read_store`).
+
+Every write is one transaction, so a run killed at any point leaves either the old state
+or the new one, never a partial row. Tables (each row type below is its TypedDict):
+
+    cells(cell_id PK, backbone, variant, size, seed)                 one model of the grid (CellRow)
+    jobs(label PK, key, stage, cell_id, a_cell, b_cell, deps, output, position)
+                                                                     the plan as `limacot run` made it
+                                                                     (JobRow): one row per job, its key,
+                                                                     its cell or compared pair, the keys
+                                                                     it waits for (deps, a JSON list) and
+                                                                     its output folder; position: plan order
+    stage_runs(stage, key PK, cell_id, status, output, started, finished, seconds, error, config)
+                                                                     one stage execution, keyed by
+                                                                     its content hash; status is
+                                                                     running | done | failed (StageRun)
+    metrics(cell_id, stage_key, task, metric, value, stderr, n, fewshot_seed)
+                                                                     benchmark numbers (eval stage)
+    comparisons(kind, task, a_cell, b_cell, metric, delta, ci_low, ci_high, p_value, p_holm, n)
+                                                                     paired statistics (eval compare):
+                                                                     each metric's delta, CI and p of
+                                                                     its own test; p_holm on the
+                                                                     task's primary metric only
+    judgments(a_cell, b_cell, judge, wins, ties, losses, unparseable, rate, ci_low, ci_high, n, flipped)
+                                                                     pairwise judge outcomes; flipped:
+                                                                     prompts whose verdict changed with
+                                                                     the order (counted as ties)
+    provenance(key PK, value)                                        git commit, package versions...
+
+A pair's compare and judge runs have the pair's id ('A vs B', `limacot.study.cells.Pair.id`) as
+their stage_runs.cell_id. A store made by an older limacot may lack a table (`jobs`, say):
+`read_store` names it in `StoreContents.missing` and returns no rows for it.
+
+`comparison_rows` and `judgment_rows` turn a stage's output (compare.json, the judge's
+summary.json) into the rows `finish_stage` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, TypedDict
+
+from limacot.errors import LimacotInputError
+from limacot.study.cells import Cell
+
+STORE = "results.sqlite"  # STUDY_DIR/results.sqlite
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cells (
+    cell_id TEXT PRIMARY KEY, backbone TEXT NOT NULL, variant TEXT NOT NULL, size TEXT NOT NULL, seed INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    label TEXT PRIMARY KEY, key TEXT NOT NULL, stage TEXT NOT NULL, cell_id TEXT, a_cell TEXT, b_cell TEXT,
+    deps TEXT NOT NULL, output TEXT NOT NULL, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS stage_runs (
+    key TEXT PRIMARY KEY, stage TEXT NOT NULL, cell_id TEXT, status TEXT NOT NULL, output TEXT,
+    started REAL, finished REAL, seconds REAL, error TEXT, config TEXT);
+CREATE TABLE IF NOT EXISTS metrics (
+    cell_id TEXT NOT NULL, stage_key TEXT NOT NULL, task TEXT NOT NULL, metric TEXT NOT NULL,
+    value REAL, stderr REAL, n INTEGER, fewshot_seed INTEGER,
+    PRIMARY KEY (cell_id, task, metric, fewshot_seed));
+CREATE TABLE IF NOT EXISTS comparisons (
+    kind TEXT NOT NULL, task TEXT NOT NULL, a_cell TEXT NOT NULL, b_cell TEXT NOT NULL, metric TEXT NOT NULL,
+    delta REAL, ci_low REAL, ci_high REAL, p_value REAL, p_holm REAL, n INTEGER,
+    PRIMARY KEY (kind, task, a_cell, b_cell, metric));
+CREATE TABLE IF NOT EXISTS judgments (
+    a_cell TEXT NOT NULL, b_cell TEXT NOT NULL, judge TEXT NOT NULL, wins INTEGER, ties INTEGER, losses INTEGER,
+    unparseable INTEGER, rate REAL, ci_low REAL, ci_high REAL, n INTEGER, flipped INTEGER,
+    PRIMARY KEY (a_cell, b_cell, judge));
+CREATE TABLE IF NOT EXISTS provenance (key TEXT PRIMARY KEY, value TEXT);
+"""
+TABLES = ("cells", "jobs", "stage_runs", "metrics", "comparisons", "judgments", "provenance")
+ADDED_COLUMNS = {"judgments": {"flipped": "INTEGER"}}  # added to a store created before they existed
+COMPARISON_COLUMNS = ("kind", "task", "a_cell", "b_cell", "metric", "delta", "ci_low", "ci_high", "p_value",
+                      "p_holm", "n")
+JUDGMENT_COLUMNS = ("a_cell", "b_cell", "judge", "wins", "ties", "losses", "unparseable", "rate", "ci_low",
+                    "ci_high", "n", "flipped")
+JOB_COLUMNS = ("label", "key", "stage", "cell_id", "a_cell", "b_cell", "deps", "output", "position")
+Rows = list[tuple[str, tuple]]
+
+
+# --- row types ---------------------------------------------------------------------------------
+
+
+class CellRow(TypedDict):
+    cell_id: str
+    backbone: str
+    variant: str
+    size: str
+    seed: int
+
+
+class JobRow(TypedDict):
+    """One job of the recorded plan (see `limacot.run.plan.Job`)."""
+
+    label: str                 # 'train smol/lima/10/s0', 'compare A vs B', 'data'
+    key: str                   # the content hash (full)
+    stage: str
+    cell_id: str | None        # a cell's job
+    a_cell: str | None         # a pair's job (compare, judge)
+    b_cell: str | None
+    deps: list[str]            # the keys of the jobs it waits for
+    output: str                # its output folder
+
+
+class StageRun(TypedDict):
+    key: str
+    stage: str
+    cell_id: str | None        # a cell id, a pair id ('A vs B') or None (data)
+    status: str                # running | done | failed
+    output: str | None
+    started: float | None
+    finished: float | None
+    seconds: float | None
+    error: str | None
+    config: str | None         # the job's inputs, JSON
+
+
+class MetricRow(TypedDict):
+    cell_id: str
+    stage_key: str
+    task: str
+    metric: str
+    value: float | None
+    stderr: float | None
+    n: int | None
+    fewshot_seed: int | None   # -1: the main number; >= 0: one few-shot seed's
+
+
+class ComparisonRow(TypedDict):
+    kind: str
+    task: str
+    a_cell: str
+    b_cell: str
+    metric: str
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    p_holm: float | None
+    n: int | None
+
+
+class JudgmentRow(TypedDict):
+    a_cell: str
+    b_cell: str
+    judge: str
+    wins: int | None
+    ties: int | None
+    losses: int | None
+    unparseable: int | None
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int | None
+    flipped: int | None        # None in a store written before flips were recorded
+
+
+def cell_row(cell: Cell) -> CellRow:
+    return CellRow(cell_id=cell.id, backbone=cell.backbone, variant=cell.variant, size=cell.size, seed=cell.seed)
+
+
+def as_cell(row: CellRow) -> Cell:
+    """The cell a cells row describes."""
+    return Cell(row["backbone"], row["variant"], str(row["size"]), int(row["seed"]))
+
+
+def last_line(error: str | None) -> str:
+    """The last non-empty line of a stage run's error, at most 200 characters."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    text = lines[-1] if lines else ""
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+# --- row builders ------------------------------------------------------------------------------
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def comparison_rows(kind: str, a_cell: str, b_cell: str, result: dict) -> Rows:
+    """The comparisons rows of one `limacot.eval.compare.compare_runs` result: per task and metric,
+    that metric's delta, CI and p-value (of its own test) and, for the task's primary metric, the
+    Holm-corrected p."""
+    sql = _insert("comparisons", COMPARISON_COLUMNS)
+    return [(sql, (kind, task["task"], a_cell, b_cell, metric, m["diff"], m["ci_low"], m["ci_high"], m["p_value"],
+                   m.get("p_holm"), task["n"]))
+            for task in result["tasks"] for metric, m in task["metrics"].items()]
+
+
+def judgment_rows(a_cell: str, b_cell: str, summary: dict) -> Rows:
+    """The judgments rows of one `limacot judge` summary.json (one per B run; `limacot run`
+    judges one B per job), with the order flips beside the counts."""
+    sql = _insert("judgments", JUDGMENT_COLUMNS)
+    rows = []
+    for run in summary["runs"]:
+        low, high = run.get("ci95") or (None, None)
+        rows.append((sql, (a_cell, b_cell, summary["judge"], run["win"], run["tie"], run["loss"], run["unparseable"],
+                           run["b_equal_or_better"], low, high, run["n"], run.get("flipped"))))
+    return rows
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+class ResultsStore:
+    """Thin, transactional access to the study's SQLite file (creates it and any missing table)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as err:  # a file there that is no SQLite database
+            self.db.close()
+            raise LimacotInputError(f"{self.path}: not a readable results store ({err}); a study folder's "
+                                    "results.sqlite is written by `limacot run`") from None
+        with self.transaction() as db:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            for table, columns in ADDED_COLUMNS.items():
+                present = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in present:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- cells, the plan and stage runs ------------------------------------------------------
+
+    def add_cell(self, cell: Cell) -> None:
+        row = cell_row(cell)
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?)",
+                       (row["cell_id"], row["backbone"], row["variant"], row["size"], row["seed"]))
+
+    def record_plan(self, jobs: list[JobRow], *, replace: bool) -> None:
+        """Record the plan's jobs, in order. `replace`: they are the whole plan (every other
+        recorded job goes); else (a plan of some cells, `--only`) they replace the recorded jobs
+        of the same label and the others stay."""
+        rows = [(j["label"], j["key"], j["stage"], j["cell_id"], j["a_cell"], j["b_cell"], json.dumps(j["deps"]),
+                 j["output"], position) for position, j in enumerate(jobs)]
+        with self.transaction() as db:
+            if replace:
+                db.execute("DELETE FROM jobs")
+            db.executemany(_insert("jobs", JOB_COLUMNS), rows)
+
+    def stage_status(self, key: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM stage_runs WHERE key = ?", (key,)).fetchone()
+
+    def start_stage(self, stage: str, key: str, cell_id: str | None, config: dict) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO stage_runs (key, stage, cell_id, status, started, config) "
+                       "VALUES (?, ?, ?, 'running', ?, ?)", (key, stage, cell_id, time.time(), json.dumps(config)))
+
+    def finish_stage(self, key: str, output: str, records: Iterator | None = None) -> None:
+        """Mark `key` done and, in the same transaction, write the rows `records` yields:
+        (sql, params) pairs, so a stage's numbers appear exactly when the stage is done."""
+        with self.transaction() as db:
+            for sql, params in records or ():
+                db.execute(sql, params)
+            db.execute("UPDATE stage_runs SET status = 'done', output = ?, finished = ?, seconds = ? - started, "
+                       "error = NULL WHERE key = ?", (output, time.time(), time.time(), key))
+
+    def fail_stage(self, key: str, error: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE stage_runs SET status = 'failed', finished = ?, error = ? WHERE key = ?",
+                       (time.time(), error[-4000:], key))
+
+    def rows(self, sql: str, params: tuple = ()) -> list[dict]:
+        return [dict(r) for r in self.db.execute(sql, params).fetchall()]
+
+    def set_provenance(self, values: dict[str, str]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO provenance VALUES (?, ?)", list(values.items()))
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+@dataclass
+class StoreContents:
+    """What a store holds; `jobs` is None when the plan was not recorded (a store from before the
+    jobs table, or one no `limacot run` planned into)."""
+
+    cells: list[CellRow] = field(default_factory=list)
+    jobs: list[JobRow] | None = None
+    stage_runs: list[StageRun] = field(default_factory=list)
+    metrics: list[MetricRow] = field(default_factory=list)
+    comparisons: list[ComparisonRow] = field(default_factory=list)
+    judgments: list[JudgmentRow] = field(default_factory=list)
+    provenance: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)   # tables the store does not have
+
+
+def read_store(path: str | Path, tables: tuple[str, ...] = TABLES) -> StoreContents:
+    """The `tables` of the store at `path`, read-only (`mode=ro`: a running `limacot run` and a
+    reader can look at the same store). Raises LimacotInputError when it is no readable store."""
+    path = Path(path)
+    try:
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as err:
+        raise LimacotInputError(f"{path}: cannot open the results store ({err})") from None
+    contents = StoreContents()
+    with closing(db):
+        db.row_factory = sqlite3.Row
+        try:
+            present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table in tables:
+                if table not in present:
+                    contents.missing.append(table)
+                    continue
+                order = " ORDER BY position, label" if table == "jobs" else ""
+                rows = [dict(r) for r in db.execute(f"SELECT * FROM {table}{order}")]
+                _set(contents, table, rows)
+        except sqlite3.DatabaseError as err:
+            raise LimacotInputError(f"{path}: not a readable results store ({err})") from None
+    return contents
+
+
+def _set(contents: StoreContents, table: str, rows: list[dict]) -> None:
+    if table == "provenance":
+        contents.provenance = {r["key"]: r["value"] for r in rows}
+    elif table == "jobs":
+        contents.jobs = [JobRow(label=r["label"], key=r["key"], stage=r["stage"], cell_id=r["cell_id"],
+                                a_cell=r["a_cell"], b_cell=r["b_cell"], deps=_json_list(r["deps"]),
+                                output=r["output"]) for r in rows] or None
+    else:
+        setattr(contents, table, rows)
+
+
+def _json_list(text: str | None) -> list[str]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
