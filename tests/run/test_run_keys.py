@@ -12,7 +12,7 @@ import pytest
 import yaml
 from huggingface_hub import constants
 
-from limacot import hub_files
+from limacot.io import hub_files
 from limacot.io.yaml_config import load_config
 from limacot.run.config import StudyConfig
 from limacot.run.plan import MARKER, build_plan

@@ -34,12 +34,19 @@ from pathlib import Path
 from typing import Callable
 
 from limacot import __version__
+from limacot.data.build import build_key
+from limacot.data.config import DataBuildConfig
+from limacot.errors import LimacotInputError
+from limacot.judge.clients import parse_judge_spec
 from limacot.models.compute import ComputeOptions
+from limacot.models.loading import content_identity
 from limacot.io.yaml_config import load_config
 from limacot.io.fingerprint import input_fingerprint, sha256_json, tree_fingerprint
+from limacot.judge.config import JudgeConfig
 from limacot.run.config import StudyConfig
 from limacot.study.cells import Cell, Pair, expand, pairs
 from limacot.study.store import JobRow, ResultsStore
+from limacot.train.config import TrainConfig, resolve_train_config
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +93,6 @@ class _Backbones:
         self._identity: dict[str, dict] = {}
 
     def identity(self, spec: str) -> dict:
-        from limacot.models.loading import content_identity
-
         if spec not in self._identity:
             self._identity[spec] = content_identity(spec)
             if self._identity[spec].get("kind") == "hf" and not self._identity[spec].get("commit"):
@@ -117,9 +122,6 @@ class Plan:
 
 def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool] = lambda c: True) -> Plan:
     """Every job of the study in dependency order (cells filtered by `only`)."""
-    from limacot.data.config import DataBuildConfig
-    from limacot.data.build import build_key
-
     stages = study_dir / "stages"
     data_config = load_config(config.data, DataBuildConfig)
     _check_sizes(config, data_config)
@@ -161,7 +163,8 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
         compare = {"a": eval_of[a].key, "b": eval_of[b].key}
         jobs.append(_job(stages, "compare", compare, compare, None, [eval_of[a], eval_of[b]], pair=pair))
         if config.judge:
-            judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": judge_identity, "compute": numerics}
+            judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": judge_identity, "compute": numerics,
+                     **verdict_settings(config.judge)}
             jobs.append(_job(stages, "judge", judge, judge, None, [gen_of[a], gen_of[b]], True, pair=pair))
     return Plan(config, study_dir, cells, jobs, len(cells) == len(grid))
 
@@ -192,17 +195,22 @@ def numeric_settings(compute: ComputeOptions) -> dict:
     return compute.model_dump(mode="json", exclude=NOT_HASHED)
 
 
+def verdict_settings(judge) -> dict:
+    """{"settings": ...} with the study's judge settings that change a judgment
+    (`JudgeConfig.VERDICT_FIELDS`) where they are not the default, so a study that leaves them
+    keeps its keys; {} when all are the default."""
+    changed = {key: getattr(judge, key) for key in JudgeConfig.VERDICT_FIELDS
+               if getattr(judge, key) != JudgeConfig.model_fields[key].default}
+    return {"settings": changed} if changed else {}
+
+
 def _judge_identity(spec: str, backbones: _Backbones) -> str | dict:
     """An API judge by its spec (model and endpoint), a local judge model by its content."""
-    from limacot.judge.clients import parse_judge_spec
-
     return spec if parse_judge_spec(spec)[0] == "openai" else backbones.identity(spec)
 
 
 def _eval_data_identity(config: StudyConfig) -> str | None:
     """The content of the eval `data_dir` (every file under it), None for hub data."""
-    from limacot.errors import LimacotInputError
-
     if not config.eval.data_dir:
         return None
     if not Path(config.eval.data_dir).is_dir():
@@ -214,8 +222,6 @@ def _eval_data_identity(config: StudyConfig) -> str | None:
 def _train_inputs(config: StudyConfig, cell: Cell, data: Job, backbones: _Backbones) -> dict:
     """The resolved train config of a cell (as a dict) plus what identifies its data and model.
     Precedence: the study's `compute` < the preset's own values < overrides < per-backbone overrides."""
-    from limacot.train.config import TrainConfig, resolve_train_config
-
     preset = load_config(config.train.preset, TrainConfig)
     values = {**config.compute.model_dump(), **preset.model_dump(exclude_unset=True), **config.train.overrides,
               **config.train.per_backbone.get(cell.backbone, {}),
@@ -229,8 +235,6 @@ def _train_inputs(config: StudyConfig, cell: Cell, data: Job, backbones: _Backbo
 
 def _check_sizes(config: StudyConfig, data_config) -> None:
     """Every fine-tuned variant and size of the study must be built by its data config."""
-    from limacot.errors import LimacotInputError
-
     for variant in (v for v in config.variants if v != "base"):
         if variant not in data_config.variants:
             raise LimacotInputError(f"study variant '{variant}' is not a variant of the data config {config.data} "

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from limacot import __version__
+from limacot.errors import LimacotInputError
 from limacot.io.atomic import atomic_write_text
 from limacot.io.yaml_config import dump_config
 from limacot.run.config import StudyConfig
@@ -148,8 +149,6 @@ def run_worker(config: StudyConfig, study_dir: str | Path, key: str) -> Job:
 
 def find_job(plan: Plan, key: str) -> Job:
     """The one job whose key starts with `key`."""
-    from limacot.errors import LimacotInputError
-
     matches = [j for j in plan.jobs if j.key.startswith(key)]
     if len(matches) != 1:
         why = (" (keys follow content: the config, a data or model file, or the commit an hf: id resolves to "
