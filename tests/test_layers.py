@@ -37,6 +37,8 @@ def test_contracts_are_kept():
 @pytest.mark.parametrize("module, added, broken", [
     ("io/atomic.py", "import limacot.report", "limacot.io.atomic -> limacot.report"),  # a lower layer upwards
     ("train/dropout.py", "from limacot.eval import scores", "limacot.train.dropout -> limacot.eval.scores"),  # stages
+    ("stats/bootstrap.py", "from limacot import errors", "limacot.stats.bootstrap -> limacot.errors"),  # stats: none
+    ("report/doc.py", "from limacot.run import plan", "limacot.report.doc -> limacot.run.plan"),  # report: study only
 ])
 def test_a_wrong_import_is_caught(tmp_path, module, added, broken):
     """A copy of the package with one import added breaks a contract, and lint-imports names it."""
