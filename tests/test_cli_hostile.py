@@ -223,10 +223,12 @@ def test_eval_progress_keeps_the_seed_label():
     """With --fewshot-seeds K each bar is labelled '[seed N] ...', which rich took for a style tag."""
     from rich.console import Console
 
-    from limacot.eval.views import rich_progress
+    from limacot.eval.views import request_labels
+    from limacot.io.cli_common import progress_bars
 
     console = Console(record=True, width=120, force_terminal=False)
-    with rich_progress(console) as report:
+    with progress_bars(console=console) as update:
+        report = request_labels(update)
         report("seed 1235", 0, 2)
         report("loglikelihood", 1, 4)
     assert "[seed 1235] loglikelihood requests" in console.export_text()

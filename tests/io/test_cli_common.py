@@ -41,3 +41,39 @@ def test_a_bearer_token_is_removed_without_what_follows_it():
 
     assert redact_secrets('{"reason": "header Bearer abc123"}') == '{"reason": "header Bearer ***"}'
     assert redact_secrets("Authorization: Bearer tok3n, next") == "Authorization: Bearer ***, next"
+
+
+def test_progress_bars_draw_one_bar_per_label_as_text():
+    from rich.console import Console
+
+    from limacot.io.cli_common import progress_bars
+
+    console = Console(record=True, width=120, force_terminal=False)
+    with progress_bars(console=console) as update:
+        update("[bold]judge[/] requests", 3, 10)
+        update("[bold]judge[/] requests", 4, 10, "[red]detail")
+        update("train", 1, 2)
+    text = console.export_text()
+    assert "[bold]judge[/] requests" in text and "4/10" in text and "[red]detail" in text and "1/2" in text
+    with progress_bars(show=False, console=console) as update:
+        update("hidden", 1, 2)
+    assert "hidden" not in console.export_text()
+
+
+def test_quiet_libraries_leaves_what_the_user_set(monkeypatch):
+    import logging
+    import os
+
+    from limacot.io.cli_common import QUIET_ENV, QUIET_LOGGERS, quiet_libraries
+
+    for name in QUIET_ENV:
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    try:
+        quiet_libraries()
+        assert os.environ["TQDM_DISABLE"] == "0" and os.environ["TRANSFORMERS_VERBOSITY"] == "error"
+        assert all(logging.getLogger(name).level == logging.ERROR for name in QUIET_LOGGERS)
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)

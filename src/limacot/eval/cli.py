@@ -12,9 +12,9 @@ from limacot.eval.catalog import TASKS_DIR, leaves_of, task_manager
 from limacot.eval.compare import compare_runs
 from limacot.eval.config import load_eval_config
 from limacot.eval.scores import metric_rows
-from limacot.eval.views import quiet_libraries, rich_progress, show_comparison, show_results
-from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, err_console,
-                                handled_errors, out_console, print_json, state)
+from limacot.eval.views import request_labels, show_comparison, show_results
+from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, handled_errors,
+                                out_console, print_json, progress_bars)
 from limacot.models.compute import is_main_process
 
 eval_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
@@ -80,11 +80,10 @@ def _run_with_progress(cfg, out: Path, quiet: bool) -> dict:
     from limacot.eval.harness import offline_if_local, run_eval  # deferred: imports lm_eval
 
     offline_if_local(cfg.data_dir, cfg.model)
-    quiet_libraries(state.debug)
     if quiet:
         return run_eval(cfg, out)
-    with rich_progress(err_console) as report:
-        return run_eval(cfg, out, report=report)
+    with progress_bars() as update:
+        return run_eval(cfg, out, report=request_labels(update))
 
 
 def _json_summary(run: dict, out: Path) -> dict:

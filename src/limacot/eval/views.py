@@ -1,57 +1,31 @@
-"""Rich output of `limacot eval`: progress while it runs, the score table, the comparison table."""
+"""Rich output of `limacot eval`: the progress bars' labels, the score table, the comparison table."""
 
 from __future__ import annotations
 
-import logging
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, metric_rows, seed_text, task_label
 
 
-def quiet_libraries(debug: bool) -> None:
-    """lm-eval and datasets log every task build and map; show only problems unless --debug."""
-    if debug:
-        return
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    for name in ("lm_eval", "lm-eval", "datasets", "transformers"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        import datasets
-
-        datasets.disable_progress_bars()
-        datasets.logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
-
-
-@contextmanager
-def rich_progress(console: Console) -> Iterator:
-    """Yields report(kind, done, total) that drives one bar per request type and seed."""
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
-    bars: dict[str, int] = {}
+def request_labels(update: Callable[[str, int, int], None]) -> Callable[[str, int, int], None]:
+    """The harness's report(kind, done, total) as bars of `progress_bars`: one per request type,
+    and per few-shot seed when several run ("[seed 1235] loglikelihood requests"); the harness
+    announces each seed with report("seed N", i, k)."""
     prefix = [""]
 
     def report(kind: str, done: int, total: int) -> None:
         if kind.startswith("seed "):
             prefix[0] = f"[{kind}] " if total > 1 else ""
             return
-        key = prefix[0] + kind
-        if key not in bars:
-            bars[key] = progress.add_task(escape(f"{prefix[0]}{kind} requests"), total=total)  # '[seed N]' is text
-        progress.update(bars[key], completed=done, total=total)
+        update(f"{prefix[0]}{kind} requests", done, total)
 
-    with progress:
-        yield report
+    return report
 
 
 def show_results(console: Console, run: dict, out: Path) -> None:

@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from limacot.errors import LimacotInputError, redact_secrets
 
@@ -26,11 +29,55 @@ class _State:
 
     def set_debug(self, debug: bool) -> None:
         self.debug = self.debug or debug
-        if not self.debug:  # the libraries' tqdm bars (weights loading, GGUF conversion) are noise here
-            os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 state = _State()
+
+QUIET_LOGGERS = ("lm_eval", "datasets", "transformers")
+QUIET_ENV = {"TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "DATASETS_VERBOSITY": "error",
+             "TRANSFORMERS_VERBOSITY": "error"}
+
+
+def quiet_libraries() -> None:
+    """The third-party libraries' progress bars (weights loading, GGUF conversion, dataset maps)
+    and notices (lm-eval builds every task aloud) off: only their errors are shown. The app
+    calls it once, unless --debug; a variable the user set keeps its value. Set as environment
+    variables too, since datasets and transformers read them when they are first imported."""
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if "datasets" in sys.modules:  # imported already, so it has read its variables
+        sys.modules["datasets"].disable_progress_bars()
+
+
+Update = Callable[..., None]
+
+
+@contextmanager
+def progress_bars(show: bool = True, console: Console = err_console) -> Iterator[Update]:
+    """The one progress display of the commands: yields `update(label, done, total, detail="")`,
+    which draws one bar per label (done/total, elapsed, time left, then `detail`) on stderr while
+    the block runs. Labels and details are text, not rich markup ('[seed 2] ...' stays as written).
+    With `show` False (--json, a worker process) `update` draws nothing.
+
+        with progress_bars() as update:
+            update("judge requests", 40, 200)    # judge requests ━━━━━━━╺━━━━━━━━ 40/200 0:00:12 0:00:48
+    """
+    if not show:
+        yield lambda label, done, total, detail="": None
+        return
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TimeRemainingColumn(), TextColumn("{task.fields[detail]}", markup=False), console=console)
+    bars: dict[str, TaskID] = {}
+
+    def update(label: str, done: int, total: int, detail: str = "") -> None:
+        if label not in bars:
+            bars[label] = progress.add_task(escape(label), total=total, detail="")
+        progress.update(bars[label], completed=done, total=total, detail=detail)
+
+    with progress:
+        yield update
 
 
 @contextmanager

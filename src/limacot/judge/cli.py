@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, err_console,
-                                handled_errors, out_console, print_json)
+from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, handled_errors,
+                                out_console, print_json, progress_bars)
 from limacot.io.yaml_config import validate_config
 from limacot.judge.clients import HttpOptions
 from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise, results_table
@@ -63,7 +63,9 @@ def judge(
         if dry_run_:
             estimate = dry_run(a, b, config, out=out, token_counter=token_counter)
         else:
-            summary = judge_pairwise(a, b, out, config, progress=None if as_json else _progress())
+            with progress_bars(show=not as_json) as update:
+                summary = judge_pairwise(a, b, out, config,
+                                         progress=lambda done, total: update("judge requests", done, total))
     if dry_run_:
         if as_json:
             print_json(estimate)
@@ -73,13 +75,6 @@ def judge(
         print_json(summary)
     else:
         _show_summary(summary, out)
-
-
-def _progress():
-    def show(done: int, total: int) -> None:
-        if done == total or done % max(1, total // 20) == 0:
-            err_console.print(f"  judged {done}/{total} requests", highlight=False)
-    return show
 
 
 def _show_summary(summary: dict, out: Path) -> None:

@@ -92,7 +92,6 @@ def _eval(plan: Plan, job: Job, out: Path) -> None:
     from limacot.eval.harness import run_eval
 
     settings = {**plan.config.eval.model_dump(), **plan.config.compute.model_dump()}
-    logging.getLogger("lm_eval").setLevel(logging.ERROR)  # its per-task notices drown the study's progress
     run_eval(EvalConfig(model=job.inputs["model"], **settings), out)
 
 

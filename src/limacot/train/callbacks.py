@@ -1,4 +1,4 @@
-"""Trainer callbacks: metrics.jsonl, a rich progress bar, per-epoch model exports, and the
+"""Trainer callbacks: metrics.jsonl, the progress bar, per-epoch model exports, and the
 stop after the save window.
 
 `EpochExport` copies the model files of the checkpoint the Trainer has just saved (the
@@ -23,9 +23,12 @@ import os
 import shutil
 import signal
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+from limacot.io.cli_common import progress_bars
 
 MODEL_FILES = ("*.safetensors", "*.safetensors.index.json", "config.json", "generation_config.json",
                "adapter_config.json", "tokenizer*", "special_tokens_map.json", "chat_template.jinja")
@@ -84,37 +87,35 @@ class MetricsWriter(TrainerCallback):
 
 
 class RichProgress(TrainerCallback):
-    """A rich progress bar over optimizer steps, with loss, real tokens/s and ETA."""
+    """The progress bar of the command (`progress_bars`) over optimizer steps, with epoch, real
+    tokens/s and loss beside it."""
 
     def __init__(self):
-        self.progress = None
-        self.task = None
+        self._bars: ExitStack | None = None
+        self._update = None
         self._start = (0.0, 0)
 
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                 TextColumn("{task.fields[info]}"), TimeRemainingColumn())
-        self.progress.start()
-        self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
+        self._bars = ExitStack()
+        self._update = self._bars.enter_context(progress_bars())
+        self._update("train", state.global_step, state.max_steps)
         self._start = (time.perf_counter(), state.num_input_tokens_seen)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.progress is None:
+        if self._update is None:
             return
         elapsed = max(time.perf_counter() - self._start[0], 1e-9)
         rate = (state.num_input_tokens_seen - self._start[1]) / elapsed
         loss = next((h["loss"] for h in reversed(state.log_history) if "loss" in h), None)
         info = f"epoch {state.epoch:.2f}  {rate:,.0f} tok/s" + (f"  loss {loss:.4f}" if loss is not None else "")
-        self.progress.update(self.task, completed=state.global_step, info=info)
+        self._update("train", state.global_step, state.max_steps, info)
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        if self._bars is not None:
+            self._bars.close()
+            self._bars = self._update = None
 
 
 class EpochExport(TrainerCallback):
