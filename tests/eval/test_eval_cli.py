@@ -168,30 +168,38 @@ def test_no_network_with_data_dir(tiny_model, tiny_tokenizer, shared_data, tmp_p
 
 
 def test_config_file_and_flag_overrides(tmp_path):
-    from limacot.eval.config import load_eval_config
+    from limacot.errors import LimacotInputError
+    from limacot.eval.config import EvalConfig
+    from limacot.io.yaml_config import load_config
 
     (tmp_path / "eval.yaml").write_text("model: embedded\ntasks: kobest, haerae\ndata_dir: data\nfewshot_seeds: 3\n")
-    cfg = load_eval_config(tmp_path / "eval.yaml", {"limit": 5, "tasks": None})
+    cfg = load_config(tmp_path / "eval.yaml", EvalConfig, {"limit": 5, "tasks": None})
     assert cfg.tasks == ["kobest", "haerae"] and cfg.limit == 5 and cfg.fewshot_seeds == 3
     assert cfg.data_dir == str((tmp_path / "data").resolve()) and cfg.seeds() == [1234, 1235, 1236]
+    flags = load_config(tmp_path / "eval.yaml", EvalConfig, {"data_dir": "other", "tasks": "kobest_copa"})
+    assert flags.data_dir == "other" and flags.tasks == ["kobest_copa"]  # a flag's path is the shell's, as given
     (tmp_path / "bad.yaml").write_text("tasks: [kobest]\nnum_shots: 5\n")
-    from limacot.errors import LimacotInputError
-
-    with pytest.raises(LimacotInputError, match="num_shots"):
-        load_eval_config(tmp_path / "bad.yaml", {})
+    with pytest.raises(LimacotInputError, match="bad.yaml: num_shots: unknown key"):
+        load_config(tmp_path / "bad.yaml", EvalConfig, {})
+    with pytest.raises(LimacotInputError, match=r"^--limit: expected greater than or equal to 1 \(got 0\)$"):
+        load_config(tmp_path / "eval.yaml", EvalConfig, {"limit": 0})
+    (tmp_path / "no_tasks.yaml").write_text("limit: 2\n")
+    with pytest.raises(LimacotInputError, match=r"no_tasks.yaml: tasks: required key missing \(or give --tasks\)"):
+        load_config(tmp_path / "no_tasks.yaml", EvalConfig, {"tasks": None})
 
 
 def test_shipped_eval_configs_load():
     from pathlib import Path
 
     from limacot.eval.catalog import leaves_of, task_manager
-    from limacot.eval.config import load_eval_config
+    from limacot.eval.config import EvalConfig
+    from limacot.io.yaml_config import load_config
 
     configs = sorted((Path(__file__).resolve().parents[2] / "configs" / "eval").glob("*.yaml"))
     assert {p.name for p in configs} >= {"seed-study.yaml", "english.yaml", "kobest-demo.yaml"}
     manager = task_manager(None)
     for path in configs:
-        cfg = load_eval_config(path, {})
+        cfg = load_config(path, EvalConfig)
         assert cfg.num_fewshot == 5 and cfg.data_dir.endswith(str(Path("shared") / "data"))
         for name in cfg.tasks:
             assert leaves_of(manager, name)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
+from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from limacot.cli import app
 from limacot.data.sources import read_prompts
 from limacot.data.templates import get_template, prepare_tokenizer
 from limacot.errors import DataError, LimacotInputError
@@ -52,8 +56,11 @@ def test_answer_reports_tokens_and_finish_reason(chat_model):
     assert greedy["tokens"] == 5 and greedy["finish_reason"] == "length" and isinstance(greedy["answer"], str)
     sampled = [answer(model, tokenizer, messages, GenerationSettings(max_new_tokens=8), seed=3) for _ in range(2)]
     assert sampled[0] == sampled[1]  # same seed, same sample
-    with pytest.raises(LimacotInputError):
+    with pytest.raises(ValidationError, match="max_new_tokens"):
         GenerationSettings(max_new_tokens=0)
+    with pytest.raises(ValidationError, match="sampling needs temperature > 0"):
+        GenerationSettings(temperature=0)
+    assert GenerationSettings(greedy=True, temperature=0).greedy  # greedy decoding does not sample
 
 
 def test_generate_file_writes_one_line_per_prompt(chat_model, tmp_path):
@@ -216,3 +223,37 @@ def test_batches_hold_prompts_of_similar_length_and_the_file_keeps_prompt_order(
     assert batches == [[texts[1], texts[3]], [texts[2], texts[0]]]  # longest first, the two long ones together
     written = [json.loads(line)["id"] for line in (tmp_path / "out" / "generations.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == written == ["0", "1", "2", "3"]
+
+
+def test_generate_reads_a_config_file_and_flags_override_it(saved_model, tmp_path, monkeypatch):
+    """`limacot generate --config`: the YAML's paths are relative to it, a flag given wins over its key."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    prompts_file(folder, 3)
+    (folder / "gen.yaml").write_text(yaml.safe_dump({"model": "../model", "prompts": "prompts.jsonl", "seed": 3,
+                                                     "max_new_tokens": 6, "greedy": True, "limit": 2}))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["generate", "--config", "configs/gen.yaml", "--max-new-tokens", "2",
+                                      "--out", "G", "--json"])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / "G" / "settings.json").read_text())
+    assert settings["prompts"] == str(folder / "prompts.jsonl") and settings["model"]["source"] == saved_model
+    assert {k: settings[k] for k in ("max_new_tokens", "greedy", "seed")} == {"max_new_tokens": 2, "greedy": True,
+                                                                           "seed": 3}
+    rows = json.loads(result.stdout)
+    assert len(rows) == 2 and all(row["tokens"] <= 2 for row in rows)
+
+
+def test_generate_config_errors_name_the_file_key_and_flag(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gen.yaml").write_text("prompts: p.jsonl\ntop_k: 5\n")
+    result = CliRunner().invoke(app, ["generate", "--config", "gen.yaml", "--batch-size", "0", "--out", "o"])
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "gen.yaml: top_k: unknown key; valid keys:" in message and "max_new_tokens" in message
+    assert "--batch-size: expected greater than or equal to 1 (got 0)" in message
+    (tmp_path / "bare.yaml").write_text("max_new_tokens: 4\n")
+    result = CliRunner().invoke(app, ["generate", "--config", "bare.yaml", "--out", "o"])
+    assert result.exit_code == 2 and "bare.yaml: prompts: required key missing (or give --prompts)" in result.output
+    result = CliRunner().invoke(app, ["generate", "--out", "o"])
+    assert result.exit_code == 2 and "--prompts is required" in result.output

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from limacot.cli import app
@@ -117,3 +118,34 @@ def test_local_model_judge_generating_through_the_cli(answer_sets, tmp_path):
     assert [(r["tie"], r["flipped"]) for r in summary["runs"]] == [(3, 3), (3, 3)]
     assert summary["calls"] == {"requests": 9, "made": 9, "from_cache": 0}  # G against itself: one request a prompt
     assert "| G2 | 3 | 0 | 3 | 0 | 0 | 100.0% |" in (out / "table.md").read_text()
+
+
+def test_judge_reads_a_config_file_and_flags_override_it(answer_sets, tmp_path, monkeypatch):
+    """`limacot judge --config`: the judge path is relative to the YAML, a flag given wins over its key."""
+    a, b = answer_sets
+    save_verdict_model(tmp_path / "configs" / "judge", "Verdict: 2")
+    (tmp_path / "configs" / "judge.yaml").write_text(yaml.safe_dump(
+        {"judge": "judge", "json_mode": "off", "max_tokens": 8, "concurrency": 3, "resamples": 100, "seed": 5}))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["judge", "--config", "configs/judge.yaml", "--a", str(a), "--b", str(b),
+                                 "--out", "J", "--seed", "9", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["judge"] == str(tmp_path / "configs" / "judge")
+    assert summary["judge_identity"]["mode"] == "generate" and summary["judge_identity"]["max_tokens"] == 8
+    assert summary["bootstrap"] == {"resamples": 100, "seed": 9, "level": 0.95}
+
+
+def test_judge_config_errors_name_the_file_key_and_flag(answer_sets, tmp_path, monkeypatch):
+    a, b = answer_sets
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "judge.yaml").write_text("judge: openai:gpt-4o\nretries: 3\n")
+    result = runner.invoke(app, ["judge", "--config", "judge.yaml", "--a", str(a), "--b", str(b), "--out", "J",
+                                 "--bootstrap", "0", "--dry-run"])
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "judge.yaml: retries: unknown key; valid keys:" in message and "max_retries" in message
+    assert "--bootstrap (resamples): expected greater than or equal to 1 (got 0)" in message
+    result = runner.invoke(app, ["judge", "--a", str(a), "--b", str(b), "--out", "J", "--dry-run"])
+    assert result.exit_code == 2 and "--judge is required" in result.output
+    assert not (tmp_path / "J").exists()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from limacot.errors import LimacotInputError, register_secret
 from limacot.judge.clients import JudgeReply
 from limacot.judge.instructions import judge_messages, pick_lang
-from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise
+from limacot.judge.config import JudgeConfig
+from limacot.judge.pairwise import dry_run, judge_pairwise
 from limacot.judge.protocol import combine, preferred, summarize
 from test_judge_support import ScriptedJudge, save_tiny_chat_model, write_generations
 
@@ -162,7 +164,7 @@ def test_input_errors_name_the_problem(runs, tmp_path):
         judge_pairwise(a, [clash], tmp_path / "J", JudgeConfig(min_coverage=0), judge=ScriptedJudge(content_judge))
     with pytest.raises(LimacotInputError, match="no generations found"):
         judge_pairwise(tmp_path / "nowhere", [b], tmp_path / "J", JudgeConfig())
-    with pytest.raises(LimacotInputError, match="concurrency"):
+    with pytest.raises(ValidationError, match="concurrency"):
         JudgeConfig(concurrency=0)
 
 
@@ -206,7 +208,7 @@ def test_a_b_run_missing_prompts_of_a_is_refused_unless_asked_and_its_coverage_r
     table = (tmp_path / "J" / "table.md").read_text()
     assert "| 1 | 6/6 |" in table and "| 0 | 4/6 |" in table
     assert "Coverage: part: judged on 4 of A's 6 prompts (2 missing in part, 1 of its own not in A)" in table
-    with pytest.raises(LimacotInputError, match="min-coverage must be a fraction from 0 to 1"):
+    with pytest.raises(ValidationError, match="min_coverage"):
         JudgeConfig(min_coverage=1.5)
 
 

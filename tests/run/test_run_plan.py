@@ -80,6 +80,11 @@ def test_keys_are_stable_and_follow_inputs(tmp_path):
     train = config.train.model_copy(update={"overrides": {**config.train.overrides, "learning_rate": 1e-3}})
     faster = {j.label: j.key for j in build_plan(config.model_copy(update={"train": train}), tmp_path).jobs}
     assert all(faster[k] != v for k, v in first.items() if k.startswith("train"))
+    asked = config.judge.model_copy(update={"api_key_env": "OTHER_KEY", "timeout": 5, "concurrency": 1})
+    assert {j.label: j.key for j in build_plan(config.model_copy(update={"judge": asked}), tmp_path).jobs} == first
+    korean = config.judge.model_copy(update={"lang": "ko"})  # the instructions change: so do the verdicts
+    judged = {j.label: j.key for j in build_plan(config.model_copy(update={"judge": korean}), tmp_path).jobs}
+    assert all((judged[k] != v) == k.startswith("judge") for k, v in first.items())
 
 
 def test_study_sizes_must_be_built(tmp_path):
@@ -166,6 +171,11 @@ BAD_STUDIES = [
     ("seed_twice", {"seeds": [0, 0]}, r"seeds: seed 0 is given twice"),
     ("no_variants", {"variants": []}, r"variants: expected at least one entry"),
     ("no_tasks", {"eval": {"tasks": []}}, r"eval.tasks: expected at least 1 item, got 0"),
+    ("eval_model", {"eval": {"tasks": ["kobest_copa"], "model": "embedded"}},
+     r"eval.model: unknown key; valid keys: tasks, num_fewshot, limit, data_dir, backend, fewshot_seeds, batch_size$"),
+    ("judge_lang", {"judge": {"prompts": "p.jsonl", "lang": "fr"}}, r"judge.lang: expected one of auto, en, ko"),
+    ("judge_compute", {"judge": {"prompts": "p.jsonl", "dtype": "bf16"}}, r"judge.dtype: unknown key; valid keys: "
+     r"prompts, max_new_tokens, greedy, limit, batch_size, api_key_env, .*\bmin_coverage\b"),
     ("comparison_twice", {"comparisons": [["lima", "lima+cot"], ["lima", "lima+cot"]]},
      r"comparisons: comparison \('lima', 'lima\+cot'\) is given twice"),
     ("unknown_override", {"train": {"preset": "train/demo.yaml", "overrides": {"epoch": 2}}},

@@ -15,7 +15,7 @@ from limacot.data.inspect_views import show_inspect
 from limacot.data.sources import read_records
 from limacot.data.templates import get_template, highlight, prepare_tokenizer, render_many, token_counts
 from limacot.errors import LimacotInputError
-from limacot.io.cli_common import check_out_dir, err_console, handled_errors, out_console, print_json
+from limacot.io.cli_common import check_out_dir, config_flag, err_console, handled_errors, out_console, print_json
 from limacot.io.yaml_config import load_config
 from limacot.models.loading import load_tokenizer
 
@@ -71,17 +71,15 @@ def data_inspect(
 def data_build(
     config: Path = typer.Option(..., "--config", help="Data build YAML (sources, variants, sizes...)."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override the config's seed."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed records and count them."),
+    seed: Optional[int] = config_flag(DataBuildConfig, "seed"),
+    skip_bad: Optional[bool] = config_flag(DataBuildConfig, "skip_bad"),
     force: bool = typer.Option(False, "--force", help="Rebuild even when the outputs are up to date."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Build train.jsonl per variant and size, a dataset card and a manifest."""
     with handled_errors():
         check_out_dir(out)
-        cfg = load_config(config, DataBuildConfig)
-        updates = {k: v for k, v in {"seed": seed, "skip_bad": skip_bad or None}.items() if v is not None}
-        cfg = cfg.model_copy(update=updates)
+        cfg = load_config(config, DataBuildConfig, {"seed": seed, "skip_bad": skip_bad})
         log = (lambda msg: None) if as_json else \
             (lambda msg: err_console.print(f"  {msg}", highlight=False, markup=False))
         result = build_data(cfg, out, force=force, log=log)

@@ -95,9 +95,9 @@ class DataBuildConfig(StrictModel):
     sources: dict[str, SourceConfig]
     variants: dict[str, VariantConfig]
     sizes: list[Size] = Field(default_factory=lambda: ["all"])
-    seed: int = 0
+    seed: int = Field(0, description="seed of the random selection (sizes and mixtures)")
     stratify: bool = True
-    skip_bad: bool = False
+    skip_bad: bool = Field(False, description="skip malformed records and count them")
     cot_styles: dict[str, str] = Field(default_factory=dict)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     decontamination: DecontaminationConfig | None = None

@@ -10,11 +10,12 @@ import typer
 from limacot.errors import LimacotInputError
 from limacot.eval.catalog import TASKS_DIR, leaves_of, task_manager
 from limacot.eval.compare import compare_runs
-from limacot.eval.config import load_eval_config
+from limacot.eval.config import EvalConfig
 from limacot.eval.scores import metric_rows
 from limacot.eval.views import request_labels, show_comparison, show_results
-from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, handled_errors,
-                                out_console, print_json, progress_bars)
+from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, config_flag,
+                                   handled_errors, out_console, print_json, progress_bars)
+from limacot.io.yaml_config import load_config
 from limacot.models.compute import is_main_process
 
 eval_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
@@ -29,23 +30,20 @@ def register(app: typer.Typer) -> None:
 @eval_app.callback()
 def evaluate(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", help="embedded | local dir | hf:org/name | file.gguf"),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Tasks or groups, comma-separated: kobest, "
-                                        "seed-study, english, kmmlu_criminal_law ... (`limacot eval list`)"),
-    num_fewshot: Optional[int] = typer.Option(None, "--num-fewshot", min=0, help="Few-shot examples (default 5)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Run offline from the original files "
-                                            "laid out as in ../shared/data (default: hub datasets)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N docs per task."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="fast (default, prefix-shared scoring) | hf"),
-    fewshot_seeds: Optional[int] = typer.Option(None, "--fewshot-seeds", min=1,
-                                                help="Rerun each task with K few-shot samples; report mean ± std."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="First few-shot seed (default 1234, lm-eval's)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Contexts per forward pass."),
+    model: Optional[str] = config_flag(EvalConfig, "model"),
+    tasks: Optional[str] = config_flag(EvalConfig, "tasks"),
+    num_fewshot: Optional[int] = config_flag(EvalConfig, "num_fewshot"),
+    data_dir: Optional[Path] = config_flag(EvalConfig, "data_dir"),
+    limit: Optional[int] = config_flag(EvalConfig, "limit"),
+    backend: Optional[str] = config_flag(EvalConfig, "backend"),
+    fewshot_seeds: Optional[int] = config_flag(EvalConfig, "fewshot_seeds"),
+    seed: Optional[int] = config_flag(EvalConfig, "seed"),
+    batch_size: Optional[int] = config_flag(EvalConfig, "batch_size"),
     dtype: Optional[str] = DTYPE_FLAG,
     device: Optional[str] = DEVICE_FLAG,
     attn: Optional[str] = ATTN_FLAG,
-    max_gen_toks: Optional[int] = typer.Option(None, "--max-gen-toks", min=1, help="Cap for CoT generations."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's)."),
+    max_gen_toks: Optional[int] = config_flag(EvalConfig, "max_gen_toks"),
+    threads: Optional[int] = config_flag(EvalConfig, "threads"),
     config: Optional[Path] = typer.Option(None, "--config", help="Eval YAML; flags override its keys."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as one JSON object."),
@@ -57,16 +55,14 @@ def evaluate(
         if out is None:
             raise LimacotInputError("--out DIR is required (where results.json, samples/ and summary.md go)")
         check_out_dir(out)
-        if backend is not None and backend not in ("fast", "hf"):
-            raise LimacotInputError(f"--backend: expected 'fast' or 'hf', got '{backend}'")
-        overrides = {"model": model, "tasks": tasks, "num_fewshot": num_fewshot, "limit": limit,
-                     "data_dir": str(data_dir) if data_dir else None, "backend": backend,
-                     "fewshot_seeds": fewshot_seeds, "seed": seed, "batch_size": batch_size,
-                     "max_gen_toks": max_gen_toks, "threads": threads, **compute_flags(device, dtype, attn)}
+        flags = {"model": model, "tasks": tasks, "num_fewshot": num_fewshot, "limit": limit,
+                 "data_dir": str(data_dir) if data_dir else None, "backend": backend,
+                 "fewshot_seeds": fewshot_seeds, "seed": seed, "batch_size": batch_size,
+                 "max_gen_toks": max_gen_toks, "threads": threads, **compute_flags(device, dtype, attn)}
         if config is None and tasks is None:
             raise LimacotInputError("--tasks is required (or --config FILE.yaml naming them); "
                                     "e.g. --tasks kobest. `limacot eval list` prints every task and group.")
-        cfg = load_eval_config(config, overrides)
+        cfg = load_config(config, EvalConfig, flags)
         run = _run_with_progress(cfg, out, quiet=as_json or not is_main_process())
     if not run:  # a non-main process of a multi-process launch: the main one reports
         return

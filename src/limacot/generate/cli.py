@@ -8,11 +8,12 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from limacot.generate.generation import GenerationSettings, generate_file
-from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, handled_errors,
-                                   out_console, print_json)
-from limacot.io.yaml_config import validate_config
-from limacot.models.compute import ComputeOptions, is_main_process
+from limacot.generate.config import GenerateConfig, GenerationSettings
+from limacot.generate.generation import generate_file
+from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, config_flag,
+                                   handled_errors, out_console, print_json)
+from limacot.io.yaml_config import load_config
+from limacot.models.compute import is_main_process
 
 
 def register(app: typer.Typer) -> None:
@@ -20,16 +21,17 @@ def register(app: typer.Typer) -> None:
 
 
 def generate(
-    prompts: str = typer.Option(..., "--prompts", help='JSONL of {"prompt": ...}, or any data file (first user turn).'),
+    config: Optional[Path] = typer.Option(None, "--config", help="Generate YAML (model, prompts, decoding, "
+                                          "compute); flags override its keys."),
+    prompts: Optional[str] = config_flag(GenerateConfig, "prompts"),
     out: Path = typer.Option(..., "--out", help="Output folder (generations.jsonl, settings.json)."),
-    model: str = typer.Option("embedded", "--model", help="embedded | local dir | hf:org/name | file.gguf"),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
-    batch_size: int = typer.Option(1, "--batch-size", min=1, help="Prompts per forward pass (answers do not "
-                                   "depend on it)."),
+    model: Optional[str] = config_flag(GenerateConfig, "model"),
+    max_new_tokens: Optional[int] = config_flag(GenerateConfig, "max_new_tokens"),
+    batch_size: Optional[int] = config_flag(GenerateConfig, "batch_size"),
     resume: bool = typer.Option(False, "--resume", help="Keep finished answers in OUT and answer only the rest."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Answer only the first N prompts."),
-    greedy: bool = typer.Option(False, "--greedy", help="Greedy decoding instead of LIMA sampling."),
-    seed: int = typer.Option(0, "--seed", help="Prompt i is sampled with seed + i."),
+    limit: Optional[int] = config_flag(GenerateConfig, "limit"),
+    greedy: Optional[bool] = config_flag(GenerateConfig, "greedy"),
+    seed: Optional[int] = config_flag(GenerateConfig, "seed"),
     device: Optional[str] = DEVICE_FLAG,
     dtype: Optional[str] = DTYPE_FLAG,
     attn: Optional[str] = ATTN_FLAG,
@@ -39,10 +41,12 @@ def generate(
     Under `accelerate launch --num_processes N` the prompts are split across the processes."""
     with handled_errors():
         check_out_dir(out)
-        settings = GenerationSettings(max_new_tokens=max_new_tokens, greedy=greedy, seed=seed)
-        compute = validate_config(compute_flags(device, dtype, attn), ComputeOptions, origin="flags")
-        rows = generate_file(model, prompts, out, settings, on_answer=None if as_json else _show_answer,
-                             batch_size=batch_size, resume=resume, limit=limit, compute=compute)
+        flags = {"prompts": prompts, "model": model, "max_new_tokens": max_new_tokens, "batch_size": batch_size,
+                 "limit": limit, "greedy": greedy, "seed": seed, **compute_flags(device, dtype, attn)}
+        cfg = load_config(config, GenerateConfig, flags)
+        rows = generate_file(cfg.model, cfg.prompts, out, cfg.part(GenerationSettings),
+                             on_answer=None if as_json else _show_answer, batch_size=cfg.batch_size, resume=resume,
+                             limit=cfg.limit, compute=cfg.compute())
     if not is_main_process():
         return
     if as_json:

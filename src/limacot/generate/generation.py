@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -23,33 +22,13 @@ from limacot.io.atomic import atomic_write_json, atomic_write_jsonl
 from limacot.models.compute import ComputeOptions, process_group, resolve_compute
 from limacot.data.sources import read_prompts
 from limacot.errors import LimacotInputError
+from limacot.generate.config import GenerationSettings
 from limacot.io.journal import Journal, read_journal
 from limacot.models.loading import load_model, load_tokenizer, resolve_model_spec
 
 GENERATIONS = "generations.jsonl"
 SETTINGS = "settings.json"
 PARTS = "parts"  # per-process journals of a multi-process run, merged by the main process
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Decoding settings; the defaults are LIMA's sampling (top-p 0.9, temperature 0.7,
-    repetition penalty 1.2). Prompt i is sampled with seed `seed + i`, so a rerun of one
-    prompt gives the same answer."""
-
-    max_new_tokens: int = 256
-    greedy: bool = False
-    top_p: float = 0.9
-    temperature: float = 0.7
-    repetition_penalty: float = 1.2
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise LimacotInputError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        if not self.greedy and (self.temperature <= 0 or not 0 < self.top_p <= 1):
-            raise LimacotInputError(f"sampling needs temperature > 0 and 0 < top_p <= 1, got temperature "
-                                    f"{self.temperature}, top_p {self.top_p} (use greedy decoding instead)")
 
 
 def _stop_ids(model, tokenizer) -> list[int]:
@@ -193,7 +172,7 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
     _check_unique_ids(prompts, prompts_path)
     out_dir, resolved = Path(out_dir), resolve_compute(compute)
     group = process_group(resolved.device)
-    record = {"model": resolve_model_spec(model_spec).as_dict(), "prompts": str(prompts_path), **asdict(settings)}
+    record = {"model": resolve_model_spec(model_spec).as_dict(), "prompts": str(prompts_path), **settings.part(GenerationSettings).model_dump()}
     done = _resumable_rows(out_dir, record) if resume else []
     group.barrier()  # every process has read what is done before the main process rewrites anything
     if group.is_main:

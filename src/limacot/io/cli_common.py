@@ -1,24 +1,29 @@
 """What every CLI command shares: the consoles, the --debug state, the exit-code contract
-(`handled_errors`) and JSON output. Stage modules import from here, not from `limacot.cli`."""
+(`handled_errors`), JSON output, and the options that set config fields (`config_flag`; a
+command reads them over its --config YAML with `limacot.io.yaml_config.load_config`).
+Stage modules import from here, not from `limacot.cli`."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import sys
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
 from limacot.errors import LimacotInputError, redact_secrets
+from limacot.io.yaml_config import flag_name
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -131,6 +136,38 @@ ATTN_FLAG = typer.Option(None, "--attn", help="Attention kernel: sdpa (default) 
 
 
 def compute_flags(device: str | None, dtype: str | None, attn: str | None) -> dict:
-    """The compute flags that were given, as config keys."""
-    given = {"device": device, "dtype": dtype, "attn_implementation": attn}
-    return {key: value for key, value in given.items() if value is not None}
+    """The compute flags as config keys (None: not given), for `load_config`."""
+    return {"device": device, "dtype": dtype, "attn_implementation": attn}
+
+
+def config_flag(model: type[BaseModel], field: str, *names: str, help: str | None = None, **kwargs: Any) -> Any:
+    """The typer option that sets `field` of `model`, declared by the field: its flag
+    (`flag_name`), its description and default as the help (unless `help` is given), and None
+    as the option's default, so an option that is not given leaves the config file's value,
+    else the model's default. Limits are the model's too (checked when `load_config` validates).
+
+        max_new_tokens: Optional[int] = config_flag(GenerateConfig, "max_new_tokens")
+        # --max-new-tokens  <int>  Longest answer, in new tokens. Default: 256.
+    """
+    info = model.model_fields[field]
+    flag = names or (flag_name(model, field),)
+    if help is not None:
+        return typer.Option(None, *flag, help=help, **kwargs)
+    text = (info.description or "").strip().removesuffix(".")
+    sentences = [_sentence_case(text)] if text else []
+    if info.is_required():
+        sentences.append("Required (here or in the --config file)")
+    else:
+        default = info.get_default(call_default_factory=True)
+        if not (default is None or default is False or default in ([], {}) or "default" in text):
+            sentences.append(f"Default: {default}")
+    return typer.Option(None, *flag, help=". ".join(sentences) + "." if sentences else None, **kwargs)
+
+
+def _sentence_case(text: str) -> str:
+    """A description as a sentence: 'score only the first N docs' -> 'Score only ...'; a list of
+    values ('fast (prefix-shared scoring) | hf', 'auto | on: ...') or a spec ('openai:MODEL ...')
+    keeps its case."""
+    bar, colon = text.find(" | "), text.find(": ")
+    lists_values = bar >= 0 and (colon < 0 or bar < colon)
+    return text[:1].upper() + text[1:] if re.match(r"[a-z][a-z-]*[ ,]", text) and not lists_values else text

@@ -16,15 +16,16 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 
-def describe_errors(err: ValidationError, model: type[BaseModel]) -> str:
-    """Pydantic's errors as `key: what was expected (got ...)` phrases joined by '; '.
+def describe_errors(err: ValidationError | list[dict], model: type[BaseModel]) -> str:
+    """Pydantic's errors (a ValidationError, or some of its `errors()`) as `key: what was expected
+    (got ...)` phrases joined by '; '.
 
     The alternatives of a union are merged into one phrase (`sizes[0]: expected a valid integer or
     'all' (got 'ten')`), an unknown key lists the valid keys beside it, and model class names
     (internal, e.g. `SourceConfig`) become "settings"."""
     names = _model_names(model)
     grouped: dict[str, list[dict]] = {}
-    for error in err.errors():
+    for error in (err.errors() if isinstance(err, ValidationError) else err):
         loc = _union_tags_removed(error["loc"], names)
         grouped.setdefault(_key_text(loc), []).append({**error, "loc": loc})
     problems = []
@@ -104,21 +105,21 @@ def _model_names(model: type[BaseModel]) -> set[str]:
             continue
         names.add(current.__name__)
         for field in current.model_fields.values():
-            todo += _nested_models(field.annotation)
+            todo += nested_models(field.annotation)
     return names
 
 
-def _nested_models(annotation: Any) -> list[type[BaseModel]]:
+def nested_models(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    return [m for arg in get_args(annotation) for m in _nested_models(arg)]
+    return [m for arg in get_args(annotation) for m in nested_models(arg)]
 
 
 def _valid_keys(model: type[BaseModel], loc: list) -> list[str]:
     """The keys of the settings at `loc` (the keys of `model` itself for an empty loc)."""
     current: Any = model
     for part in loc:
-        nested = _nested_models(current) if not (isinstance(current, type) and issubclass(current, BaseModel)) \
+        nested = nested_models(current) if not (isinstance(current, type) and issubclass(current, BaseModel)) \
             else [current]
         if nested and isinstance(part, str) and part in nested[0].model_fields:
             current = nested[0].model_fields[part].annotation
@@ -127,5 +128,5 @@ def _valid_keys(model: type[BaseModel], loc: list) -> list[str]:
         if not containers:
             return []
         current = get_args(containers[0])[-1 if get_origin(containers[0]) is dict else 0]
-    found = _nested_models(current)
+    found = nested_models(current)
     return list(found[0].model_fields) if found else []

@@ -7,12 +7,11 @@ from typing import List, Optional
 
 import typer
 
-from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, handled_errors,
-                                out_console, print_json, progress_bars)
-from limacot.io.yaml_config import validate_config
-from limacot.judge.clients import HttpOptions
-from limacot.judge.pairwise import JudgeConfig, dry_run, judge_pairwise, results_table
-from limacot.models.compute import ComputeOptions
+from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, config_flag,
+                                   handled_errors, out_console, print_json, progress_bars)
+from limacot.io.yaml_config import load_config
+from limacot.judge.config import JudgeConfig
+from limacot.judge.pairwise import dry_run, judge_pairwise, results_table
 
 
 def register(app: typer.Typer) -> None:
@@ -22,28 +21,23 @@ def register(app: typer.Typer) -> None:
 def judge(
     a: Path = typer.Option(..., "--a", help="The reference run A (a `limacot generate` folder or its .jsonl)."),
     b: List[Path] = typer.Option(..., "--b", help="A run to compare with A; repeat --b for several runs."),
-    judge_spec: str = typer.Option(..., "--judge", help="openai:MODEL or openai:MODEL@BASE_URL (any OpenAI-compatible "
-                                   "server), or a local model spec (embedded | dir | hf:org/name)."),
+    judge_spec: Optional[str] = config_flag(JudgeConfig, "judge", help=f"{JudgeConfig.model_fields['judge'].description}"
+                                            ". Required (here or in the --config file)."),
     out: Path = typer.Option(..., "--out", help="Output folder (summary.json, records.jsonl, table.md, PNG, cache)."),
-    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Requests in flight (API) or batch size "
-                                    "(local judge)."),
-    lang: str = typer.Option("auto", "--lang", help="Instruction language: auto (ko for Hangul prompts) | ko | en."),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the key."),
-    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Longest judge reply, in tokens (API judges "
-                                   "and --json-mode off)."),
-    timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for one API response."),
-    max_retries: int = typer.Option(5, "--max-retries", min=0, help="Retries per request on 429/5xx/timeouts/"
-                                    "dropped connections."),
-    max_total_wait: float = typer.Option(600.0, "--max-total-wait", min=0, help="Seconds one API request may take "
-                                         "in all, retries and backoff included; no retry starts past it."),
-    json_mode: str = typer.Option("auto", "--json-mode", help="auto | on: API judges are asked for JSON, local "
-                                  "judges choose 1/2/tie by likelihood; off: free text, read by the parser."),
-    min_coverage: float = typer.Option(1.0, "--min-coverage", min=0.0, max=1.0, help="Share of A's prompts each "
-                                       "B run must answer (0..1); a B run below it is refused (exit 2). Below 1, "
-                                       "only the shared prompts are judged and each run's coverage is reported."),
-    resamples: int = typer.Option(2000, "--bootstrap", min=1, help="Bootstrap resamples for the 95% CI."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Judge cache file (default OUT/judge-cache.jsonl)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Judge YAML (judge, protocol, HTTP and compute "
+                                          "settings); flags override its keys."),
+    concurrency: Optional[int] = config_flag(JudgeConfig, "concurrency"),
+    lang: Optional[str] = config_flag(JudgeConfig, "lang"),
+    api_key_env: Optional[str] = config_flag(JudgeConfig, "api_key_env"),
+    max_tokens: Optional[int] = config_flag(JudgeConfig, "max_tokens"),
+    timeout: Optional[float] = config_flag(JudgeConfig, "timeout"),
+    max_retries: Optional[int] = config_flag(JudgeConfig, "max_retries"),
+    max_total_wait: Optional[float] = config_flag(JudgeConfig, "max_total_wait"),
+    json_mode: Optional[str] = config_flag(JudgeConfig, "json_mode"),
+    min_coverage: Optional[float] = config_flag(JudgeConfig, "min_coverage"),
+    resamples: Optional[int] = config_flag(JudgeConfig, "resamples"),
+    seed: Optional[int] = config_flag(JudgeConfig, "seed"),
+    cache: Optional[Path] = config_flag(JudgeConfig, "cache"),
     dry_run_: bool = typer.Option(False, "--dry-run", help="Count the calls and tokens; call nothing."),
     token_counter: Optional[str] = typer.Option(None, "--token-counter", help="Tokenizer spec for --dry-run counts."),
     device: Optional[str] = DEVICE_FLAG,
@@ -55,11 +49,12 @@ def judge(
     "B equal or better than A" with a 95% bootstrap CI, per B run."""
     with handled_errors():
         check_out_dir(out)
-        http = HttpOptions(api_key_env=api_key_env, timeout=timeout, max_retries=max_retries, json_mode=json_mode,
-                           max_tokens=max_tokens, max_total_wait=max_total_wait)
-        compute = validate_config(compute_flags(device, dtype, attn), ComputeOptions, origin="flags")
-        config = JudgeConfig(judge=judge_spec, lang=lang, concurrency=concurrency, http=http, resamples=resamples,
-                             seed=seed, cache=cache, compute=compute, min_coverage=min_coverage)
+        flags = {"judge": judge_spec, "concurrency": concurrency, "lang": lang, "api_key_env": api_key_env,
+                 "max_tokens": max_tokens, "timeout": timeout, "max_retries": max_retries,
+                 "max_total_wait": max_total_wait, "json_mode": json_mode, "min_coverage": min_coverage,
+                 "resamples": resamples, "seed": seed, "cache": str(cache) if cache else None,
+                 **compute_flags(device, dtype, attn)}
+        config = load_config(config, JudgeConfig, flags, required=("judge",))
         if dry_run_:
             estimate = dry_run(a, b, config, out=out, token_counter=token_counter)
         else:

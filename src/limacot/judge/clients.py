@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from limacot.errors import LimacotInputError, redact_secrets, register_secret
+from limacot.judge.config import HttpOptions
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -60,21 +61,6 @@ class _Failure:
     text: str
     retry_after: float | None = None
     json_refused: bool = False
-
-
-@dataclass(frozen=True)
-class HttpOptions:
-    """How a judge is asked: mostly the HTTP judge's transport (defaults suit a hosted API);
-    `max_tokens` and `json_mode` apply to local judges too (see limacot.judge.local)."""
-
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout: float = 120.0
-    max_retries: int = 5
-    backoff: float = 1.0
-    max_backoff: float = 30.0
-    max_total_wait: float = 600.0  # seconds one request may take, attempts and backoff together
-    json_mode: str = "auto"
-    max_tokens: int = 256
 
 
 def parse_judge_spec(spec: str) -> tuple[str, str, str | None]:

@@ -7,7 +7,6 @@ limacot.judge.clients) or a LocalJudge (a model spec: `embedded | DIR | hf:ID`, 
 
 from __future__ import annotations
 
-from limacot.errors import LimacotInputError
 from limacot.judge.clients import HttpOptions, OpenAIJudge, parse_judge_spec
 from limacot.judge.local import LocalJudge
 from limacot.models.compute import ComputeOptions
@@ -16,8 +15,6 @@ from limacot.models.compute import ComputeOptions
 def make_judge(spec: str, options: HttpOptions = HttpOptions(), compute: ComputeOptions | None = None):
     """An OpenAIJudge or a LocalJudge for `spec` (see the module docstring); `compute`
     places a local judge's model."""
-    if options.json_mode not in ("auto", "on", "off"):
-        raise LimacotInputError(f"--json-mode must be auto, on or off, got '{options.json_mode}'")
     kind, model, base = parse_judge_spec(spec)
     if kind == "openai":
         return OpenAIJudge(model, base, options)

@@ -19,49 +19,23 @@ rerunning answers from the cache and calls the judge only for what is missing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from limacot.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from limacot.io.journal import read_journal
 from limacot.io.tables import markdown_table
-from limacot.models.compute import ComputeOptions
 from limacot.models.loading import load_tokenizer
 from limacot.errors import LimacotInputError
 from limacot.judge.cache import JudgeCache
-from limacot.judge.clients import HttpOptions, parse_judge_spec
+from limacot.judge.clients import parse_judge_spec
+from limacot.judge.config import JudgeConfig
 from limacot.judge.judges import make_judge
 from limacot.judge.plot import preference_chart, run_verdicts
 from limacot.judge.protocol import (Run, check_coverage, judged_record, load_run, pair_runs, pending_requests,
                                     run_judge, summarize)
 
 CACHE = "judge-cache.jsonl"
-
-
-@dataclass(frozen=True)
-class JudgeConfig:
-    """Everything `limacot judge` takes besides the runs and OUT."""
-
-    judge: str = "embedded"
-    lang: str = "auto"
-    concurrency: int = 4
-    http: HttpOptions = field(default_factory=HttpOptions)
-    resamples: int = 2000
-    seed: int = 0
-    cache: Optional[Path] = None
-    compute: Optional[ComputeOptions] = None  # where a local judge model runs (`limacot.models.compute`)
-    min_coverage: float = 1.0  # the share of A's prompts each B run must answer (limacot.judge.protocol)
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise LimacotInputError(f"--concurrency must be at least 1, got {self.concurrency}")
-        http = self.http
-        if http.max_tokens < 1 or http.max_retries < 0 or http.timeout <= 0 or not http.max_total_wait >= 0:
-            raise LimacotInputError("--max-tokens must be >= 1, --max-retries >= 0, --timeout > 0 and "
-                                    "--max-total-wait >= 0")
-        if not 0 <= self.min_coverage <= 1:
-            raise LimacotInputError(f"--min-coverage must be a fraction from 0 to 1, got {self.min_coverage}")
 
 
 def load_runs(a_path: str | Path, b_paths: Sequence[str | Path]) -> tuple[Run, list[Run]]:
@@ -91,9 +65,9 @@ def judge_pairwise(a_path: str | Path, b_paths: Sequence[str | Path], out: str |
     out = Path(out)
     a, bs = load_runs(a_path, b_paths)
     covered = check_coverage(a, bs, config.min_coverage)
-    judge = judge or make_judge(config.judge, config.http, config.compute)
+    judge = judge or make_judge(config.judge, config.http(), config.compute())
     pairs = pair_runs(a, bs, config.lang, judge.identity())
-    cache = JudgeCache(config.cache or out / CACHE)
+    cache = JudgeCache(Path(config.cache) if config.cache else out / CACHE)
     try:
         requests = len({key for pair in pairs for key in pair.keys.values()})
         made = run_judge(judge, pairs, cache, config.concurrency, progress)
@@ -177,9 +151,9 @@ def dry_run(a_path: str | Path, b_paths: Sequence[str | Path], config: JudgeConf
     a, bs = load_runs(a_path, b_paths)
     check_coverage(a, bs, config.min_coverage)
     kind, model, _ = parse_judge_spec(config.judge)
-    identity = make_judge(config.judge, config.http, config.compute).identity()
+    identity = make_judge(config.judge, config.http(), config.compute()).identity()
     pairs = pair_runs(a, bs, config.lang, identity)
-    cache_path = config.cache or (Path(out) / CACHE if out else None)
+    cache_path = Path(config.cache) if config.cache else (Path(out) / CACHE if out else None)
     cached = {row.get("key") for row in read_journal(cache_path, repair=False)} if cache_path else set()
     counter = token_counter or (model if kind == "local" else "embedded")
     tokenizer = load_tokenizer(counter)
@@ -191,7 +165,7 @@ def dry_run(a_path: str | Path, b_paths: Sequence[str | Path], config: JudgeConf
     return {"judge": config.judge, "pairs": len(pairs), "requests": len(every), "cached": len(every) - len(todo),
             "calls_to_make": len(todo), "input_tokens": to_make, "input_tokens_all_requests": sum(sizes.values()),
             "mean_input_tokens_per_call": round(sum(sizes.values()) / len(every), 1),
-            "max_output_tokens": 0 if identity.get("mode") == "choice" else len(todo) * config.http.max_tokens,
+            "max_output_tokens": 0 if identity.get("mode") == "choice" else len(todo) * config.max_tokens,
             "token_counter": counter,
             "token_counter_is_estimate": kind == "openai" and token_counter is None}
 

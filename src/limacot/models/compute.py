@@ -44,7 +44,7 @@ class ComputeOptions(StrictModel):
 
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     dtype: str = Field("auto", description="auto | bfloat16 | float16 | float32 (aliases bf16, fp16, fp32)")
-    attn_implementation: str = Field("sdpa", description=" | ".join(ATTENTION))
+    attn_implementation: str = Field("sdpa", description=" | ".join(ATTENTION), json_schema_extra={"flag": "--attn"})
 
     @field_validator("device")
     @classmethod

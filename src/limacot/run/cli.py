@@ -12,9 +12,9 @@ from rich.text import Text
 
 from limacot.errors import LimacotInputError
 from limacot.eval.scores import PRIMARY_METRICS
-from limacot.io.cli_common import check_out_dir, err_console, handled_errors, out_console, print_json
-from limacot.io.yaml_config import load_config, validate_config
-from limacot.run.config import StudyConfig
+from limacot.io.cli_common import check_out_dir, config_flag, err_console, handled_errors, out_console, print_json
+from limacot.io.yaml_config import load_config
+from limacot.run.config import LauncherSettings, StudyConfig
 from limacot.run.runner import build_plan, cell_filter, describe, run_single_job, run_study, run_worker
 from limacot.run.slurm import decide, slurm_jobs, submit_study
 from limacot.run.status import counts, depends_on, study_status
@@ -36,9 +36,8 @@ def run_command(
     out: Path = typer.Option(..., "--out", help="Study folder: results.sqlite, stages/, report/."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what is cached; run nothing."),
     only: Optional[str] = typer.Option(None, "--only", help="Glob over cell ids, e.g. 'smol/lima*/*/*'."),
-    launcher: Optional[str] = typer.Option(None, "--launcher", help="local | slurm (default: launcher.kind)"),
-    processes: Optional[str] = typer.Option(None, "--processes", help="Processes per train/eval/generate job, "
-                                            "or auto (default: launcher.processes)."),
+    launcher: Optional[str] = config_flag(LauncherSettings, "kind"),
+    processes: Optional[str] = config_flag(LauncherSettings, "processes"),
     partition: Optional[str] = typer.Option(None, "--partition", help="slurm partition"),
     stages: Optional[str] = typer.Option(None, "--stages", help=f"Only these stages ({STAGES})."),
     job: Optional[str] = typer.Option(None, "--job", hidden=True, help="Run one job by key (slurm scripts)."),
@@ -51,7 +50,7 @@ def run_command(
     """Run the whole study: data -> train -> eval -> generate -> judge -> report, each stage once."""
     with handled_errors():
         check_out_dir(out)
-        study = _with_launcher(load_config(config, StudyConfig), launcher, processes)
+        study = load_config(config, StudyConfig, {"launcher.kind": launcher, "launcher.processes": processes})
         launcher = study.launcher.kind
         if worker and not job:
             raise LimacotInputError("--worker runs one job: give its --job KEY")
@@ -82,16 +81,6 @@ def run_command(
         _show_main_table(report["main_table"])
         out_console.print(f"[green]done[/]: results in {escape(str(out / 'results.sqlite'))}; report: "
                           f"{escape(str(report['html']))}")
-
-
-def _with_launcher(study, kind: str | None, processes: str | None):
-    """The study with --launcher / --processes (those given) over its `launcher:` settings."""
-    given = {k: v for k, v in (("kind", kind), ("processes", processes)) if v is not None}
-    if not given:
-        return study
-    raw = study.model_dump()
-    raw["launcher"].update(given)
-    return validate_config(raw, type(study), origin="--launcher/--processes")
 
 
 def _show_worker(job) -> None:

@@ -7,8 +7,8 @@
     sizes: [250, 500, 1000]
     seeds: [0]
     train: {preset: train/lima-llama3-8b.yaml, overrides: {epochs: 15}}
-    eval: {tasks: [seed-study], num_fewshot: 5}
-    judge: {prompts: ../examples/data/dev_prompts.jsonl, judge: "openai:gpt-4o"}
+    eval: {tasks: [seed-study], num_fewshot: 5}   # `limacot eval` settings, less the model
+    judge: {prompts: ../examples/data/dev_prompts.jsonl, judge: "openai:gpt-4o"}  # generate + judge settings
     comparisons: [[base, lima], [base, lima+cot], [lima, lima+cot]]
     compute: {dtype: bfloat16}            # device / dtype / attention for every stage (see below)
     launcher: {kind: local, processes: auto}
@@ -32,7 +32,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from limacot.models.compute import ComputeOptions
 from limacot.data.config import check_sizes
-from limacot.io.yaml_config import StrictModel, is_local_path, load_config, missing_file
+from limacot.eval.config import EvalConfig
+from limacot.generate.config import GenerateConfig
+from limacot.io.yaml_config import StrictModel, is_local_path, load_config, missing_file, model_part
+from limacot.judge.config import JudgeConfig
 from limacot.io.config_errors import describe_errors
 from limacot.errors import LimacotInputError
 from limacot.models.loading import resolve_model_spec
@@ -89,30 +92,25 @@ class TrainSettings(StrictModel):
         return per_backbone
 
 
-class EvalSettings(StrictModel):
-    tasks: list[str] = Field(min_length=1)
-    num_fewshot: int = Field(5, ge=0)
-    limit: int | None = Field(None, ge=1)
-    data_dir: str | None = None
-    backend: Literal["fast", "hf"] = "fast"
-    fewshot_seeds: int = Field(1, ge=1)
-    batch_size: int = Field(1, ge=1)
+# A study's `eval:` and `judge:` are the stage configs' own fields (types, limits, defaults), less
+# what the study sets per cell (the model, the generation seed) or once for all (`compute:`).
+# `eval:` keeps the settings an eval job's key has always hashed (limacot.run.plan).
+STUDY_EVAL = ("tasks", "num_fewshot", "limit", "data_dir", "backend", "fewshot_seeds", "batch_size")
+STUDY_GENERATION = ("prompts", "max_new_tokens", "greedy", "limit", "batch_size")
+STUDY_JUDGE = tuple(key for key in JudgeConfig.model_fields if key not in ComputeOptions.model_fields and key != "cache")
 
-
-class JudgeSettings(StrictModel):
-    prompts: str
-    judge: str = "embedded"
-    max_new_tokens: int = Field(256, ge=1)
-    greedy: bool = False
-    limit: int | None = Field(None, ge=1, description="judge only the first N prompts")
-    api_key_env: str = "OPENAI_API_KEY"
-    batch_size: int = Field(8, ge=1, description="prompts per generation batch (answers do not depend on it)")
-    concurrency: int = Field(4, ge=1, description="judge requests in flight (API) or per batch (local judge)")
+EvalSettings = model_part("EvalSettings", EvalConfig, STUDY_EVAL,
+                          doc="`limacot eval` settings every cell is evaluated with (limacot.eval.config).")
+JudgeSettings = model_part(
+    "JudgeSettings", JudgeConfig, STUDY_JUDGE, doc="How every cell answers the prompts (`limacot generate`) and "
+    "how each compared pair is judged (`limacot judge`).",
+    base=model_part("StudyGeneration", GenerateConfig, STUDY_GENERATION, defaults={"batch_size": 8}))
 
 
 class LauncherSettings(StrictModel):
-    kind: Literal["local", "slurm"] = Field("local", description="local: on this machine; slurm: sbatch scripts")
-    processes: Union[int, Literal["auto"]] = Field(1, description="processes per train/eval/generate job; "
+    kind: Literal["local", "slurm"] = Field("local", description="local: on this machine; slurm: sbatch scripts",
+                                            json_schema_extra={"flag": "--launcher"})
+    processes: Union[int, Literal["auto"]] = Field(1, description="processes per train/eval/generate job, or "
                                                    "auto: one per visible CUDA GPU")
 
     @field_validator("processes")

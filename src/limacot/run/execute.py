@@ -128,14 +128,12 @@ def _generate(plan: Plan, job: Job, out: Path) -> None:
 
 
 def _judge(plan: Plan, job: Job, out: Path) -> None:
-    from limacot.judge.clients import HttpOptions
-    from limacot.judge.pairwise import JudgeConfig, judge_pairwise
+    from limacot.judge.config import JudgeConfig
+    from limacot.judge.pairwise import judge_pairwise
 
-    settings = plan.config.judge
+    settings = plan.config.judge.model_dump(include=set(JudgeConfig.model_fields))  # api_key_env, lang, ...
     a, b = (plan_job(plan, "generate", cell) for cell in job.pair)
-    config = JudgeConfig(judge=settings.judge, compute=plan.config.compute, concurrency=settings.concurrency,
-                         http=HttpOptions(api_key_env=settings.api_key_env))
-    judge_pairwise(a.out, [b.out], out, config)
+    judge_pairwise(a.out, [b.out], out, JudgeConfig(**settings, **plan.config.compute.model_dump()))
 
 
 def _judge_rows(plan: Plan, job: Job, out: Path) -> Rows:

@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 
 from limacot.errors import LimacotInputError
-from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, check_out_dir, compute_flags, handled_errors, out_console,
-                                print_json)
-from limacot.io.yaml_config import load_config, missing_files, validate_config
+from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, check_out_dir, compute_flags, config_flag, handled_errors,
+                                   out_console, print_json)
+from limacot.io.yaml_config import load_config, missing_files
 from limacot.train.config import TrainConfig
 
 
@@ -25,14 +25,14 @@ def register(app: typer.Typer) -> None:
 def train_command(
     config: Optional[Path] = typer.Option(None, "--config", help="Train YAML (recipe, model, data, overrides)."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints/, final/, metrics.jsonl, selection.json."),
-    model: Optional[str] = typer.Option(None, "--model", help="embedded | local dir | hf:org/name | file.gguf"),
-    data: Optional[str] = typer.Option(None, "--data", help="train.jsonl from `limacot data build`, or any data file."),
-    method: Optional[str] = typer.Option(None, "--method", help="full | lora | qlora"),
-    recipe: Optional[str] = typer.Option(None, "--recipe", help="lima | sft"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    merge: bool = typer.Option(False, "--merge", help="LoRA: merge the adapters into final/ weights."),
+    model: Optional[str] = config_flag(TrainConfig, "model"),
+    data: Optional[str] = config_flag(TrainConfig, "data"),
+    method: Optional[str] = config_flag(TrainConfig, "method"),
+    recipe: Optional[str] = config_flag(TrainConfig, "recipe"),
+    epochs: Optional[int] = config_flag(TrainConfig, "epochs"),
+    max_steps: Optional[int] = config_flag(TrainConfig, "max_steps"),
+    seed: Optional[int] = config_flag(TrainConfig, "seed"),
+    merge: Optional[bool] = config_flag(TrainConfig, "merge"),
     device: Optional[str] = DEVICE_FLAG,
     dtype: Optional[str] = typer.Option(None, "--dtype", help="auto | bfloat16 | float16 | float32 (auto: float32 "
                                         "for full fine-tuning, a bf16 base for LoRA on a GPU, fp32 on CPU)."),
@@ -45,12 +45,10 @@ def train_command(
 
     with handled_errors():
         check_out_dir(out)
-        cfg = load_config(config, TrainConfig) if config else TrainConfig()
-        overrides = {"model": model, "data": data, "method": method, "recipe": recipe, "epochs": epochs,
-                     "max_steps": max_steps, "seed": seed, "merge": merge or None, **compute_flags(device, dtype, attn)}
-        merged = {**cfg.model_dump(exclude_unset=True), **{k: v for k, v in overrides.items() if v is not None}}
-        cfg = validate_config(merged, TrainConfig, origin="train config with flags")
-        problems = [f"--{p}" if overrides.get(p.partition(":")[0]) else f"{config}: {p}"  # a flag or the file
+        flags = {"model": model, "data": data, "method": method, "recipe": recipe, "epochs": epochs,
+                 "max_steps": max_steps, "seed": seed, "merge": merge, **compute_flags(device, dtype, attn)}
+        cfg = load_config(config, TrainConfig, flags)
+        problems = [f"--{p}" if flags.get(p.partition(":")[0]) else f"{config}: {p}"  # a flag or the file
                     for p in missing_files(cfg, INPUT_FILES)]
         if problems:  # found before the model loads, not when training is done
             raise LimacotInputError("; ".join(problems))

@@ -41,17 +41,17 @@ class TrainConfig(ComputeOptions):
 
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ("model", "data", "dev_prompts", "dev_data", "accelerate_config")
 
-    recipe: Literal["lima", "sft"] = "lima"
-    model: str = "embedded"
-    data: str | None = None
+    recipe: Literal["lima", "sft"] = Field("lima", description="lima | sft (their values: recipes.yaml)")
+    model: str = Field("embedded", description="embedded | local dir | hf:org/name | file.gguf")
+    data: str | None = Field(None, description="train.jsonl from `limacot data build`, or any data file")
     data_format: Literal["lima", "sharegpt", "messages", "alpaca", "kocot"] | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     cot_style: str = "ko"
-    method: Literal["full", "lora", "qlora"] = "full"
+    method: Literal["full", "lora", "qlora"] = Field("full", description="full | lora | qlora")
     lora: LoraSettings = Field(default_factory=LoraSettings)
-    merge: bool = False
+    merge: bool = Field(False, description="LoRA: merge the adapters into final/ weights")
 
-    epochs: int | None = Field(None, ge=1)
+    epochs: int | None = Field(None, ge=1, description="epochs to train (default: the recipe's)")
     max_steps: int | None = Field(None, ge=1, description="stop early after this many optimizer steps")
     learning_rate: float | None = Field(None, gt=0)
     min_learning_rate: float | None = Field(None, ge=0)
@@ -74,7 +74,7 @@ class TrainConfig(ComputeOptions):
     dev_max_new_tokens: int = Field(256, ge=1)
     dev_batch_size: int = Field(8, ge=1, description="dev prompts answered together (answers do not depend on it)")
     dev_data: str | None = Field(None, description="held-out conversations for the dev loss")
-    seed: int = 0
+    seed: int = Field(0, description="training seed (the Trainer's)")
     deterministic: bool = False
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     gradient_checkpointing: bool = False
