@@ -1,63 +1,21 @@
-"""The report's numbers: means over training seeds with 95% intervals, few-shot seed spread,
-and the orderings (backbones, variants, sizes, tasks, metrics) every table and chart shares.
-
-Interval rule (stated in the report beside every table):
-
-    k >= 2 training seeds   mean ± t(0.975, k-1) · sd / sqrt(k)       method "t"
-    k == 1                  value ± 1.96 · stderr (lm-eval's stderr)    method "stderr"
-    k == 1, no stderr       no interval                                 method "none"
-
-    values [0.60, 0.64] -> mean 0.62, sd 0.0283, t(1) = 12.706 -> [0.366, 0.874] ("t")
-    values [0.60], stderr 0.02 -> [0.5608, 0.6392] ("stderr")
+"""The report's numbers aggregated from the store: per (backbone, variant, size, task, metric) the
+mean over training seeds with its 95% interval (`limacot.stats.intervals.mean_interval`, whose
+rule the report states beside every table) and the few-shot seed spread; and the orderings
+(backbones, variants, sizes, tasks, metrics) every table and chart shares.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 
-from scipy.stats import norm
-from scipy.stats import t as student_t
-
 from limacot.eval.scores import task_label
 from limacot.report.study import Study
+from limacot.stats.intervals import Estimate, mean_interval, pooled_spread
+from limacot.study.cells import BASE, size_order
 
-BASE = "base"
 KNOWN_VARIANTS = (BASE, "lima", "lima+cot", "cot")
 MAIN_SEED = -1                                               # metrics.fewshot_seed of the main number
-Z95 = float(norm.ppf(0.975))
-
-
-def t975(df: int) -> float:
-    """The 97.5% quantile of Student's t with `df` degrees of freedom."""
-    if df < 1:
-        raise ValueError("t975 needs df >= 1")
-    return float(student_t.ppf(0.975, df))
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """One table entry: the mean over `k` training seeds and its 95% interval."""
-
-    mean: float
-    low: float | None
-    high: float | None
-    method: str            # "t" | "stderr" | "none"
-    k: int
-    cells: tuple[str, ...]
-
-
-def estimate(values: list[float], stderrs: list[float | None], cells: tuple[str, ...] = ()) -> Estimate:
-    """Mean and 95% interval of per-seed `values` (see the module docstring for the rule)."""
-    k = len(values)
-    mean = statistics.fmean(values)
-    if k >= 2:
-        half = t975(k - 1) * statistics.stdev(values) / math.sqrt(k)
-        return Estimate(mean, mean - half, mean + half, "t", k, cells)
-    if stderrs and stderrs[0] is not None:
-        return Estimate(mean, mean - Z95 * stderrs[0], mean + Z95 * stderrs[0], "stderr", 1, cells)
-    return Estimate(mean, None, None, "none", 1, cells)
 
 
 @dataclass(frozen=True)
@@ -78,7 +36,8 @@ Key = tuple[str, str, str, str, str]   # (backbone, variant, size, task, metric)
 
 
 def main_estimates(study: Study) -> dict[Key, Estimate]:
-    """Every (backbone, variant, size, task, metric) with a main number (fewshot_seed -1)."""
+    """Every (backbone, variant, size, task, metric) with a main number (fewshot_seed -1); each
+    Estimate's labels are its cells, in seed order."""
     cells = {c["cell_id"]: c for c in study.cells}
     grouped: dict[Key, list[tuple[int, str, float, float | None]]] = {}
     for row in study.metrics:
@@ -90,7 +49,7 @@ def main_estimates(study: Study) -> dict[Key, Estimate]:
     out = {}
     for key, entries in grouped.items():
         entries.sort()
-        out[key] = estimate([e[2] for e in entries], [e[3] for e in entries], tuple(e[1] for e in entries))
+        out[key] = mean_interval([e[2] for e in entries], entries[0][3], tuple(e[1] for e in entries))
     return out
 
 
@@ -114,9 +73,8 @@ def fewshot_spreads(study: Study) -> dict[Key, Spread]:
         if not several:
             out[key] = Spread(statistics.fmean(v[0] for v in groups), None, 1, len(groups))
             continue
-        out[key] = Spread(statistics.fmean(statistics.fmean(v) for v in several),
-                          math.sqrt(statistics.fmean(statistics.variance(v) for v in several)),
-                          min(len(v) for v in several), len(several), all(len(set(v)) == 1 for v in several))
+        out[key] = Spread(*pooled_spread(several), min(len(v) for v in several), len(several),
+                          all(len(set(v)) == 1 for v in several))
     return out
 
 
@@ -139,10 +97,6 @@ def variants(study: Study) -> list[str]:
 def sizes(study: Study) -> list[str]:
     """Fine-tuning sizes present in the store, smallest first ("all" last)."""
     return sorted({str(c["size"]) for c in study.cells if c["variant"] != BASE}, key=size_order)
-
-
-def size_order(size: str) -> tuple[int, float, str]:
-    return (0, float(size), "") if size.replace(".", "", 1).isdigit() else (1, 0.0, size)
 
 
 def _ordered(preferred: list[str], found: set[str]) -> list[str]:

@@ -12,21 +12,22 @@ from __future__ import annotations
 from limacot.eval.scores import primary_metric
 from limacot.io import figures
 from limacot.judge.plot import Verdict, preference_chart
-from limacot.report import plots, stats
+from limacot.report import aggregate, plots
+from limacot.report.aggregate import KNOWN_VARIANTS
 from limacot.report.doc import Bullets, Heading, Image, Para, Table
 from limacot.report.results import DASH, fmt
-from limacot.report.stats import BASE
 from limacot.report.study import Study
+from limacot.study.cells import BASE
 
-ABLATION = ("base", "lima", "lima+cot", "cot")
+ABLATION = KNOWN_VARIANTS  # the CoT ablation draws every known variant, base for reference
 COUNTS = ("wins", "ties", "losses", "unparseable", "n")
 
 
 def chart_tasks(estimates: dict) -> tuple[list[tuple[str, str]], str]:
     """(task, primary metric) for the charts: the headline tasks, at most plots.MAX_PANELS, and a
     sentence naming what was left out ('' when nothing)."""
-    by_task = stats.metrics_by_task(estimates)
-    headline = stats.headline_tasks(by_task)
+    by_task = aggregate.metrics_by_task(estimates)
+    headline = aggregate.headline_tasks(by_task)
     chosen = [(t, primary_metric(by_task[t])) for t in headline[:plots.MAX_PANELS]]
     left = len(headline) - len(chosen)
     note = f" The first {len(chosen)} of {len(headline)} tasks are drawn; the tables have all." if left else ""
@@ -44,7 +45,7 @@ def examples(study: Study, variant: str, size: str) -> float | None:
 def scaling_section(study: Study, estimates: dict) -> list:
     blocks: list = [Heading(2, "Scaling curves")]
     tasks, left_out = chart_tasks(estimates)
-    labels = stats.task_labels(study)
+    labels = aggregate.task_labels(study)
     panels = [_panel(study, estimates, task, metric, labels.get(task, task)) for task, metric in tasks]
     panels = [p for p in panels if p.lines]
     if not panels:
@@ -52,7 +53,7 @@ def scaling_section(study: Study, estimates: dict) -> list:
     if (missing := figures.matplotlib_missing()):
         return blocks + [Para(missing)]
     n_sizes = len({x for p in panels for line in p.lines for x in line.xs})
-    png = plots.scaling_chart(panels, stats.variants(study), stats.backbones(study),
+    png = plots.scaling_chart(panels, aggregate.variants(study), aggregate.backbones(study),
                               "Score vs number of training examples (mean over seeds, 95% CI)")
     text = ("Score vs number of training examples, one line per backbone and variant, shaded: 95% interval "
             "(as in the main tables); the grey horizontal line and band: the backbone without fine-tuning (base)."
@@ -62,12 +63,12 @@ def scaling_section(study: Study, estimates: dict) -> list:
 
 def _panel(study: Study, estimates: dict, task: str, metric: str, label: str) -> plots.Panel:
     panel = plots.Panel(label, metric)
-    for backbone in stats.backbones(study):
+    for backbone in aggregate.backbones(study):
         base = estimates.get((backbone, BASE, "-", task, metric))
         if base is not None:
             panel.refs.append(plots.Ref(backbone, base.mean, base.low, base.high))
-        for variant in stats.variants(study):
-            points = sorted((x, est) for size in stats.sizes(study)
+        for variant in aggregate.variants(study):
+            points = sorted((x, est) for size in aggregate.sizes(study)
                             if variant != BASE and (est := estimates.get((backbone, variant, size, task, metric)))
                             and (x := examples(study, variant, size)) is not None)
             if points:
@@ -79,12 +80,12 @@ def _panel(study: Study, estimates: dict, task: str, metric: str, label: str) ->
 def ablation_section(study: Study, estimates: dict) -> list:
     blocks: list = [Heading(2, "CoT ablation")]
     tasks, left_out = chart_tasks(estimates)
-    groups = [g for b in stats.backbones(study) if (g := _ablation_group(study, estimates, b, tasks))]
+    groups = [g for b in aggregate.backbones(study) if (g := _ablation_group(study, estimates, b, tasks))]
     if not groups:
         return blocks + [Para("No lima, lima+cot or cot cell has benchmark numbers yet: nothing to compare.")]
     if (missing := figures.matplotlib_missing()):
         return blocks + [Para(missing)]
-    variants = [v for v in stats.variants(study) if v in ABLATION]
+    variants = [v for v in aggregate.variants(study) if v in ABLATION]
     png = plots.ablation_chart(groups, variants, "score (metric under each task)",
                                "CoT ablation: lima vs lima+cot vs cot (mean over seeds, 95% CI)")
     text = ("Per task, one bar per variant at the largest training size each backbone has (named in each panel), "
@@ -93,7 +94,7 @@ def ablation_section(study: Study, estimates: dict) -> list:
 
 
 def _ablation_group(study: Study, estimates: dict, backbone: str, tasks: list) -> plots.Group | None:
-    tuned = [s for s in stats.sizes(study)
+    tuned = [s for s in aggregate.sizes(study)
              if any((backbone, v, s, t, m) in estimates for v in ABLATION[1:] for t, m in tasks)]
     if not tuned:
         return None
@@ -106,9 +107,9 @@ def _ablation_group(study: Study, estimates: dict, backbone: str, tasks: list) -
             bars[variant] = [plots.Bar(e.mean, e.low, e.high) if e else plots.Bar(None, None, None) for e in row]
     n = examples(study, "lima", size) or examples(study, "lima+cot", size)
     label = f"{size} training examples" + (f" ({n:g} records)" if n is not None and f"{n:g}" != size else "")
-    absent = [v for v in ABLATION[1:] if v in stats.variants(study) and v not in bars]
+    absent = [v for v in ABLATION[1:] if v in aggregate.variants(study) and v not in bars]
     label += f"; no numbers for {', '.join(absent)}" if absent else ""
-    names = stats.task_labels(study)
+    names = aggregate.task_labels(study)
     return plots.Group(backbone, label, [f"{names.get(t, t)}\n({m})" for t, m in tasks], bars)
 
 
@@ -133,7 +134,7 @@ def judge_section(study: Study) -> list:
     if undecided:
         blocks += [Para("The judge did not decide:"), Bullets(undecided)]
     if not (missing := figures.matplotlib_missing()):
-        several = (len({x["judge"] for x in rows}) > 1, len(stats.backbones(study)) > 1)
+        several = (len({x["judge"] for x in rows}) > 1, len(aggregate.backbones(study)) > 1)
         verdicts = [Verdict(_pair_label(study, r, *several), r["n"] or 0, r["wins"] or 0, r["ties"] or 0,
                             r["losses"] or 0, r["unparseable"] or 0, r["rate"], r["ci_low"], r["ci_high"],
                             r.get("flipped"))

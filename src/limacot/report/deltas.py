@@ -16,7 +16,7 @@ collapsible block under the table. Every metric, and the uncorrected p, is in co
 from __future__ import annotations
 
 from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, primary_metric
-from limacot.report import stats
+from limacot.report import aggregate
 from limacot.report.doc import Details, Heading, Num, Para, Table
 from limacot.report.results import DASH, fmt, fmt_p
 from limacot.report.study import Study
@@ -47,7 +47,7 @@ def deltas_section(study: Study) -> list:
                        f"{', '.join(CORPUS_METRICS)}; * marks Holm p < {ALPHA}. Every metric and its "
                        f"uncorrected p are in `comparisons.csv`."))
     groups = _large_groups(study)
-    names = stats.task_labels(study)
+    names = aggregate.task_labels(study)
     for kind in kind_order({r["kind"] for r in study.comparisons}):
         b_name, _, a_name = kind.partition(" vs ")
         blocks.append(Heading(3, f"{kind} (Δ = {b_name} − {a_name})"))
@@ -71,7 +71,7 @@ def _column(study: Study, cell_id: str) -> str:
 
 def _backbones(study: Study, kind: str) -> list[str]:
     found = {_backbone(study, r["a_cell"]) for r in study.comparisons if r["kind"] == kind}
-    return [b for b in stats.backbones(study) if b in found] + sorted(found - set(stats.backbones(study)))
+    return [b for b in aggregate.backbones(study) if b in found] + sorted(found - set(aggregate.backbones(study)))
 
 
 def _large_groups(study: Study) -> list[str]:

@@ -16,10 +16,10 @@ from pathlib import PurePath
 
 import yaml
 
-from limacot.report import stats
 from limacot.report.doc import Code, Details, Heading, Para, Table
 from limacot.report.results import DASH
 from limacot.report.study import Study
+from limacot.study.cells import BASE, size_order
 
 KEY_CHARS = 12
 
@@ -51,15 +51,15 @@ def model_label(identity: dict | str | None) -> str:
 def cell_rows(study: Study) -> list[list[str]]:
     files = (study.manifest or {}).get("outputs", {})
     rows = []
-    for cell in sorted(study.cells, key=lambda c: (c["backbone"], c["variant"] != stats.BASE, c["variant"],
-                                                   stats.size_order(str(c["size"])), c["seed"])):
+    for cell in sorted(study.cells, key=lambda c: (c["backbone"], c["variant"] != BASE, c["variant"],
+                                                   size_order(str(c["size"])), c["seed"])):
         train = _latest(study, "train", cell["cell_id"])
         evaluation = _latest(study, "eval", cell["cell_id"])
         train_in = study.inputs(train) if train else {}
         eval_in = study.inputs(evaluation) if evaluation else {}
         backbone = (study.config.get("backbones") or {}).get(cell["backbone"])
         model = model_label(train_in.get("model") or backbone or eval_in.get("model"))
-        if cell["variant"] != stats.BASE:
+        if cell["variant"] != BASE:
             model = f"{model} fine-tuned"
         data_file = files.get(f"{cell['variant']}/{cell['size']}/train.jsonl", {}).get("sha256")
         rows.append([cell["cell_id"], model, _short(eval_in.get("model_key")), _short(train and train["key"]),

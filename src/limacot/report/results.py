@@ -1,5 +1,5 @@
 """The benchmark sections: main tables, few-shot seed spread and paired deltas (numbers exactly
-as `stats` computes them from the store, rounded to 3 decimals for display).
+as `aggregate` computes them from the store, rounded to 3 decimals for display).
 
 Main table layout, one per backbone and training size (base repeated in each for reference):
 
@@ -10,10 +10,11 @@ Main table layout, one per backbone and training size (base repeated in each for
 from __future__ import annotations
 
 from limacot.eval.scores import primary_metric
-from limacot.report import stats
+from limacot.report import aggregate
 from limacot.report.doc import Details, Heading, Num, Para, Table
-from limacot.report.stats import BASE, Estimate
 from limacot.report.study import Study
+from limacot.stats.intervals import Estimate
+from limacot.study.cells import BASE, size_order
 
 DASH = "—"
 STDERR_FLAG = "†"
@@ -46,7 +47,7 @@ def columns(study: Study, backbone: str, size: str) -> list[tuple[str, str]]:
     """(label, size key) of the variants shown in one main table: base ('-'), then each variant at `size`."""
     present = {(c["variant"], str(c["size"])) for c in study.cells if c["backbone"] == backbone}
     out = []
-    for variant in stats.variants(study):
+    for variant in aggregate.variants(study):
         key = "-" if variant == BASE else size
         if (variant, key) in present:
             out.append((variant, key))
@@ -56,9 +57,9 @@ def columns(study: Study, backbone: str, size: str) -> list[tuple[str, str]]:
 def table_groups(study: Study) -> list[tuple[str, str]]:
     """(backbone, size) of every main table; a base-only backbone gets one table with size '-'."""
     groups = []
-    for backbone in stats.backbones(study):
+    for backbone in aggregate.backbones(study):
         sizes = sorted({str(c["size"]) for c in study.cells if c["backbone"] == backbone and c["variant"] != BASE},
-                       key=stats.size_order)
+                       key=size_order)
         groups += [(backbone, s) for s in sizes] or [(backbone, "-")]
     return groups
 
@@ -71,9 +72,9 @@ def main_section(study: Study, estimates: dict) -> list:
     seeds = sorted({c["seed"] for c in study.cells if c["variant"] != BASE})
     blocks.append(Para(f"{CI_NOTE} Training seeds in the store: {', '.join(map(str, seeds)) or 'none'}"
                        + (" (one seed: every interval is stderr-based)." if len(seeds) <= 1 else ".")))
-    by_task = stats.metrics_by_task(estimates)
-    headline = stats.headline_tasks(by_task)
-    labels = stats.task_labels(study)
+    by_task = aggregate.metrics_by_task(estimates)
+    headline = aggregate.headline_tasks(by_task)
+    labels = aggregate.task_labels(study)
     for backbone, size in table_groups(study):
         cols = columns(study, backbone, size)
         title = f"{backbone}: {size} training examples" if size != "-" else f"{backbone}: base model"
@@ -96,7 +97,7 @@ def _metric_order(metrics: set[str]) -> list[str]:
 def _subtask_details(study: Study, estimates: dict, by_task: dict, subtasks: list[str]) -> Details:
     inner: list = [Para("Subtasks (the tasks of a group above), primary metric only; every metric is in "
                         "`main_table.csv`.")]
-    labels = stats.task_labels(study)
+    labels = aggregate.task_labels(study)
     for backbone, size in table_groups(study):
         cols = columns(study, backbone, size)
         rows = []
@@ -129,14 +130,14 @@ def fewshot_section(study: Study, spreads: dict) -> list:
                        f"with several training seeds the means are averaged and the sds pooled (root mean "
                        f"square). {''.join(notes)}Primary metric of the headline tasks; every task and metric is "
                        f"in `main_table.csv`."))
-    by_task = stats.metrics_by_task(spreads)
-    labels = stats.task_labels(study)
+    by_task = aggregate.metrics_by_task(spreads)
+    labels = aggregate.task_labels(study)
     for backbone, size in table_groups(study):
         cols = columns(study, backbone, size)
         if not any(k[0] == backbone and (k[1], k[2]) in cols and spread.k >= 2 for k, spread in spreads.items()):
             continue
         rows = []
-        for task in stats.headline_tasks(by_task):
+        for task in aggregate.headline_tasks(by_task):
             metric = primary_metric(by_task[task])
             entries = [_spread_entry(spreads.get((backbone, v, s, task, metric)), show_k) for v, s in cols]
             rows.append([labels.get(task, task), metric] + entries)

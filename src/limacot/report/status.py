@@ -8,9 +8,10 @@ limacot) is reported from its stage runs alone, saying that jobs never started c
 
 from __future__ import annotations
 
-from limacot.report import stats
+from limacot.report import aggregate
 from limacot.report.doc import Bullets, Heading, Para, Table
 from limacot.report.study import Study
+from limacot.study.cells import BASE
 from limacot.study.store import JobRow, StageRun, last_line
 from limacot.study.submissions import SLURM_DIR, load_submissions, submission_of
 
@@ -30,12 +31,12 @@ def not_started(study: Study) -> list[JobRow] | None:
 def overview_section(study: Study) -> list:
     """Title, what the study is, and a one-line state."""
     cells = study.cells
-    tuned = [c for c in cells if c["variant"] != stats.BASE]
+    tuned = [c for c in cells if c["variant"] != BASE]
     seeds = sorted({c["seed"] for c in tuned})
     blocks: list = [Heading(1, f"limacot report: {study.name}")]
-    blocks.append(Para(f"Backbones: {', '.join(stats.backbones(study)) or 'none'}; variants: "
-                       f"{', '.join(stats.variants(study)) or 'none'}; training sizes: "
-                       f"{', '.join(stats.sizes(study)) or 'none'}; training seeds: "
+    blocks.append(Para(f"Backbones: {', '.join(aggregate.backbones(study)) or 'none'}; variants: "
+                       f"{', '.join(aggregate.variants(study)) or 'none'}; training sizes: "
+                       f"{', '.join(aggregate.sizes(study)) or 'none'}; training seeds: "
                        f"{', '.join(map(str, seeds)) or 'none'}; {len(cells)} cells (a cell is one model: "
                        f"backbone/variant/size/seed; base = the backbone without fine-tuning)."))
     counts = _status_counts(study)

@@ -23,9 +23,10 @@ from typing import Callable
 from limacot import __version__
 from limacot.io.atomic import atomic_write_bytes, atomic_write_text
 from limacot.eval.scores import metric_test
-from limacot.report import charts, datacard, deltas, provenance, results, stats, status
+from limacot.report import aggregate, charts, datacard, deltas, provenance, results, status
 from limacot.report.doc import Heading, Image, Para, to_html, to_markdown
 from limacot.report.study import Study, load_study
+from limacot.study.cells import size_order
 
 log = logging.getLogger(__name__)
 REPORT_DIR = "report"
@@ -51,7 +52,7 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> dict[s
     atomic_write_text(paths["markdown"], to_markdown(blocks))
     atomic_write_text(paths["html"], to_html(blocks, f"limacot report: {study.name}"))
     paths["main_table"], paths["comparisons"] = out / "main_table.csv", out / "comparisons.csv"
-    atomic_write_text(paths["main_table"], main_table_csv(stats.main_estimates(study), stats.fewshot_spreads(study)))
+    atomic_write_text(paths["main_table"], main_table_csv(aggregate.main_estimates(study), aggregate.fewshot_spreads(study)))
     comparisons = [{**row, "test": metric_test(row["metric"])} for row in study.comparisons]
     atomic_write_text(paths["comparisons"], _csv(comparisons, ["kind", "task", "a_cell", "b_cell", "metric", "delta",
                                                                "ci_low", "ci_high", "test", "p_value", "p_holm", "n"]))
@@ -60,13 +61,13 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> dict[s
 
 def build_blocks(study: Study) -> list:
     """Every section of the report, in reading order."""
-    estimates = stats.main_estimates(study)
+    estimates = aggregate.main_estimates(study)
     sections: list[tuple[str, Callable[[], list]]] = [
         ("Main results", lambda: results.main_section(study, estimates)),
         ("Paired deltas", lambda: deltas.deltas_section(study)),
         ("Scaling curves", lambda: charts.scaling_section(study, estimates)),
         ("CoT ablation", lambda: charts.ablation_section(study, estimates)),
-        ("Few-shot seed variance", lambda: results.fewshot_section(study, stats.fewshot_spreads(study))),
+        ("Few-shot seed variance", lambda: results.fewshot_section(study, aggregate.fewshot_spreads(study))),
         ("Pairwise judgments", lambda: charts.judge_section(study)),
         ("Training data", lambda: datacard.data_section(study)),
         ("Study status", lambda: status.status_section(study)),
@@ -100,12 +101,12 @@ def main_table_csv(estimates: dict, spreads: dict) -> str:
     fields = ["backbone", "variant", "size", "task", "metric", "mean", "ci_low", "ci_high", "ci_method", "seeds",
               "cells", "fewshot_mean", "fewshot_sd", "fewshot_seeds"]
     rows = []
-    for key in sorted(set(estimates) | set(spreads), key=lambda k: (k[:2], stats.size_order(k[2]), k[3:])):
+    for key in sorted(set(estimates) | set(spreads), key=lambda k: (k[:2], size_order(k[2]), k[3:])):
         est, spread = estimates.get(key), spreads.get(key)
         row = dict(zip(fields[:5], key))
         if est:
             row.update(mean=est.mean, ci_low=est.low, ci_high=est.high, ci_method=est.method, seeds=est.k,
-                       cells=";".join(est.cells))
+                       cells=";".join(est.labels))
         if spread:
             row.update(fewshot_mean=spread.mean, fewshot_sd=spread.sd, fewshot_seeds=spread.k)
         rows.append(row)
