@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from conftest import write_study
 
-import limacot.generate.generation
-import limacot.judge.pairwise
 from limacot.io.yaml_config import load_config
 from limacot.run import execute
 from limacot.run.config import StudyConfig
@@ -19,8 +17,8 @@ def test_generate_and_judge_jobs_get_the_study_settings(tiny_study, monkeypatch)
     config = load_config(write_study(tiny_study, judge=judge, compute={"dtype": "bfloat16"}), StudyConfig)
     plan = build_plan(config, tiny_study / "study")
     seen = {}
-    monkeypatch.setattr(limacot.generate.generation, "generate_file", lambda *a, **k: seen.setdefault("generate", k))
-    monkeypatch.setattr(limacot.judge.pairwise, "judge_pairwise", lambda a, b, out, cfg: seen.setdefault("judge", cfg))
+    monkeypatch.setattr(execute, "generate_file", lambda *a, **k: seen.setdefault("generate", k))
+    monkeypatch.setattr(execute, "judge_pairwise", lambda a, b, out, cfg: seen.setdefault("judge", cfg))
     execute.run_stage(plan, plan.of("generate")[0], tiny_study / "g")
     execute.run_stage(plan, plan.of("judge")[0], tiny_study / "j")
     assert seen["generate"]["batch_size"] == 16 and seen["generate"]["compute"].dtype == "bfloat16"

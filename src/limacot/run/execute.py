@@ -17,9 +17,19 @@ import json
 import logging
 import shutil
 from pathlib import Path
+
+from limacot.data.build import build_data
+from limacot.data.config import DataBuildConfig
+from limacot.eval.compare import compare_runs
+from limacot.eval.config import EvalConfig
+from limacot.generate.generation import GenerationSettings, generate_file
 from limacot.io.atomic import atomic_write_json
+from limacot.io.yaml_config import load_config
+from limacot.judge.config import JudgeConfig
+from limacot.judge.pairwise import judge_pairwise
 from limacot.run.plan import MARKER, Job, Plan
 from limacot.study.store import Rows, comparison_rows, judgment_rows
+from limacot.train.config import TrainConfig
 
 NOT_SCORES = {"alias", "sample_len", "sample_count"}  # lm-eval bookkeeping in results.json, not metrics
 
@@ -72,24 +82,18 @@ def stored_rows(plan: Plan, job: Job) -> Rows:
 
 
 def _data(plan: Plan, job: Job, out: Path) -> None:
-    from limacot.data.config import DataBuildConfig
-    from limacot.io.yaml_config import load_config
-    from limacot.data.build import build_data
-
     build_data(load_config(plan.config.data, DataBuildConfig), out)
 
 
 def _train(plan: Plan, job: Job, out: Path) -> None:
-    from limacot.train.config import TrainConfig
-    from limacot.train.recipe import CONFIG_FILE, train
+    from limacot.train.recipe import CONFIG_FILE, train  # deferred: imports torch, transformers and peft
 
     config = TrainConfig.model_validate(job.inputs["config"])
     train(config, out, resume=(out / CONFIG_FILE).exists(), progress=False)
 
 
 def _eval(plan: Plan, job: Job, out: Path) -> None:
-    from limacot.eval.config import EvalConfig
-    from limacot.eval.harness import run_eval
+    from limacot.eval.harness import run_eval  # deferred: imports lm_eval
 
     settings = {**plan.config.eval.model_dump(), **plan.config.compute.model_dump()}
     run_eval(EvalConfig(model=job.inputs["model"], **settings), out)
@@ -119,8 +123,6 @@ def _eval_rows(plan: Plan, job: Job, out: Path) -> Rows:
 
 
 def _generate(plan: Plan, job: Job, out: Path) -> None:
-    from limacot.generate.generation import GenerationSettings, generate_file
-
     judge = plan.config.judge
     settings = GenerationSettings(max_new_tokens=judge.max_new_tokens, greedy=judge.greedy, seed=job.cell.seed)
     generate_file(job.inputs["model"], judge.prompts, out, settings, resume=(out / "settings.json").exists(),
@@ -128,9 +130,6 @@ def _generate(plan: Plan, job: Job, out: Path) -> None:
 
 
 def _judge(plan: Plan, job: Job, out: Path) -> None:
-    from limacot.judge.config import JudgeConfig
-    from limacot.judge.pairwise import judge_pairwise
-
     settings = plan.config.judge.model_dump(include=set(JudgeConfig.model_fields))  # api_key_env, lang, ...
     a, b = (plan_job(plan, "generate", cell) for cell in job.pair)
     judge_pairwise(a.out, [b.out], out, JudgeConfig(**settings, **plan.config.compute.model_dump()))
@@ -142,8 +141,6 @@ def _judge_rows(plan: Plan, job: Job, out: Path) -> Rows:
 
 
 def _compare(plan: Plan, job: Job, out: Path) -> None:
-    from limacot.eval.compare import compare_runs
-
     a, b = (plan_job(plan, "eval", cell) for cell in job.pair)
     atomic_write_json(out / "compare.json", compare_runs(a.out, b.out))
 
