@@ -96,6 +96,8 @@ CONFIG_COMMANDS = {
     "data build": ["data", "build", "--out", "o"],
     "train": ["train", "--out", "o"],
     "eval": ["eval", "--out", "o"],
+    "generate": ["generate", "--out", "o"],
+    "judge": ["judge", "--a", "prompts.jsonl", "--b", "prompts.jsonl", "--out", "o"],
     "run": ["run", "--out", "o"],
 }
 

@@ -236,15 +236,6 @@ def _missing_text(key: str, path: str | Path | None, names: Mapping[str, str]) -
     return f"{flag} is required (or `{key}:` in a --config YAML)" if flag else f"{key}: required key missing"
 
 
-def validate_config(raw: dict, model: type[Config], origin: str = "config") -> Config:
-    """`model.model_validate(raw)`; a failure is a LimacotInputError that names `origin` and each
-    bad key in config terms (`sources.lima.path: ...`), never a Python class name."""
-    try:
-        return model.model_validate(raw)
-    except ValidationError as err:
-        raise LimacotInputError(f"{origin}: {describe_errors(err, model)}") from None
-
-
 def dump_config(config: BaseModel) -> str:
     """The resolved config as YAML, as saved beside every output."""
     return yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
