@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-TASKS_DIR = Path(__file__).parent / "tasks"
+from limacot.eval.catalog import TASKS_DIR
 
 KMMLU_SUBJECTS = (
     "Accounting", "Agricultural-Sciences", "Aviation-Engineering-and-Maintenance", "Biology",

@@ -12,10 +12,9 @@ from limacot.report import aggregate
 from limacot.report.doc import Bullets, Heading, Para, Table
 from limacot.report.study import Study
 from limacot.study.cells import BASE
-from limacot.study.store import JobRow, StageRun, last_line
+from limacot.study.store import STAGES, JobRow, StageRun, last_line
 from limacot.study.submissions import SLURM_DIR, load_submissions, submission_of
 
-STAGES = ("data", "train", "eval", "generate", "compare", "judge")
 NO_PLAN = ("The results store holds no plan (a store written by an older limacot, or by a run stopped before "
            "it planned), so jobs that never started cannot be listed.")
 

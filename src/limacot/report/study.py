@@ -24,11 +24,10 @@ import yaml
 
 from limacot.errors import LimacotInputError
 from limacot.study.cells import Cell
-from limacot.study.store import (STORE, CellRow, ComparisonRow, JobRow, JudgmentRow, MetricRow, StageRun, as_cell,
-                                 read_store)
+from limacot.study.store import (MARKER, STORE, CellRow, ComparisonRow, JobRow, JudgmentRow, MetricRow, StageRun,
+                                 as_cell, read_store)
 
 CONFIG = "study.resolved.yaml"
-MARKER = "limacot-stage.json"
 
 
 @dataclass

@@ -18,8 +18,9 @@ from limacot.run.config import LauncherSettings, StudyConfig
 from limacot.run.runner import build_plan, cell_filter, describe, run_single_job, run_study, run_worker
 from limacot.run.slurm import decide, slurm_jobs, submit_study
 from limacot.run.status import counts, depends_on, study_status
+from limacot.study.store import STAGES as STUDY_STAGES
 
-STAGES = "data,train,eval,generate,judge,compare"
+STAGES = ",".join(STUDY_STAGES)
 ReportWriter = Callable[[Path], dict]  # study folder -> the report's files by name (limacot.report.write_report)
 _write_report: ReportWriter | None = None
 

@@ -39,9 +39,9 @@ from limacot.judge.config import JudgeConfig
 from limacot.io.config_errors import describe_errors
 from limacot.errors import LimacotInputError
 from limacot.models.loading import resolve_model_spec
+from limacot.study.cells import BASE
 from limacot.train.config import TrainConfig
 
-BASE = "base"
 SET_BY_STUDY = {"model": "backbones", "seed": "seeds", "data": "data, variants and sizes"}
 TRAIN_FILES = ("dev_prompts", "dev_data", "accelerate_config")  # train settings that name a file
 

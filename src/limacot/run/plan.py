@@ -45,12 +45,11 @@ from limacot.io.fingerprint import input_fingerprint, sha256_json, tree_fingerpr
 from limacot.judge.config import JudgeConfig
 from limacot.run.config import StudyConfig
 from limacot.study.cells import Cell, Pair, expand, pairs
-from limacot.study.store import JobRow, ResultsStore
+from limacot.study.store import MARKER, JobRow, ResultsStore
 from limacot.train.config import TrainConfig, resolve_train_config
 
 log = logging.getLogger(__name__)
 
-MARKER = "limacot-stage.json"
 GPU_STAGES = ("train", "eval", "generate")
 NOT_HASHED = {"device"}  # compute settings that place a model without changing its numbers
 TRAIN_NOT_HASHED = {"dev_batch_size", "logging_steps", "report_to"}  # train settings that change no weight or answer

@@ -50,6 +50,8 @@ from limacot.errors import LimacotInputError
 from limacot.study.cells import Cell
 
 STORE = "results.sqlite"  # STUDY_DIR/results.sqlite
+MARKER = "limacot-stage.json"  # in a stage's output folder, written when it is done: stage, key, inputs
+STAGES = ("data", "train", "eval", "generate", "compare", "judge")  # stage_runs.stage, in pipeline order
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
     cell_id TEXT PRIMARY KEY, backbone TEXT NOT NULL, variant TEXT NOT NULL, size TEXT NOT NULL, seed INTEGER NOT NULL);
