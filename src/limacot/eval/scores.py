@@ -170,15 +170,7 @@ def summary_markdown(run: dict) -> str:
              f"data: {info['data_dir'] or 'hub datasets'}",
              f"- few-shot seeds: {', '.join(str(s) for s in info['seeds'])} (scores below: seed {info['seeds'][0]})",
              f"- wall time: {info['wall_seconds']:.1f} s", ""]
-    variance = info.get("seed_variance", {})
-    rows = metric_rows(run.get("results", {}))
-    ran = {row["task"] for row in rows}
-    table = []
-    for row in rows:  # leaf tasks, then groups
-        seeds = seed_text(variance.get(row["task"], {}).get(row["metric"]), len(info["seeds"]))
-        n = run.get("n-samples", {}).get(row["task"], {}).get("effective", "")
-        table.append([task_label(row["task"], ran), row["metric"], _fmt(row["value"]), _fmt(row["stderr"]), seeds, n])
-    lines += markdown_table(["task", "metric", "value", "± stderr", "seeds mean ± std", "n"], table)
+    lines += markdown_table(SCORE_COLUMNS, [row for _, row in score_table(run)])
     skipped = info.get("skipped_tasks", {})
     notes = list(info.get("notes", []))
     if skipped:
@@ -188,6 +180,28 @@ def summary_markdown(run: dict) -> str:
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+SCORE_COLUMNS = ("task", "metric", "value", "± stderr", "seeds mean ± std", "n")
+
+
+def score_table(run: dict) -> list[tuple[str, list[str]]]:
+    """The scores of an eval run as (task, row) pairs, leaf tasks then groups; a row is the
+    SCORE_COLUMNS of one task and metric, as text (summary.md and the console show the same):
+
+        ("kmmlu", ["kmmlu (1/45 subjects: criminal_law)", "acc", "0.3000", "0.0458", "", "100"])
+    """
+    info = run["limacot"]
+    variance = info.get("seed_variance", {})
+    rows = metric_rows(run.get("results", {}))
+    ran = {row["task"] for row in rows}
+    table = []
+    for row in rows:
+        seeds = seed_text(variance.get(row["task"], {}).get(row["metric"]), len(info["seeds"]))
+        n = run.get("n-samples", {}).get(row["task"], {}).get("effective", "")
+        table.append((row["task"], [task_label(row["task"], ran), row["metric"], _fmt(row["value"]),
+                                    _fmt(row["stderr"]), seeds, str(n)]))
+    return table
 
 
 def seed_text(spread: dict | None, seeds: int) -> str:

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, metric_rows, seed_text, task_label
+from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, SCORE_COLUMNS, score_table
 
 
 def request_labels(update: Callable[[str, int, int], None]) -> Callable[[str, int, int], None]:
@@ -30,19 +30,12 @@ def request_labels(update: Callable[[str, int, int], None]) -> Callable[[str, in
 
 def show_results(console: Console, run: dict, out: Path) -> None:
     info = run["limacot"]
-    variance = info.get("seed_variance", {})
     groups = set(run.get("groups", {}))
     table = Table(title=escape(f"{info['model']} · {info['backend']} · {info['num_fewshot']}-shot"))
-    for column in ("task", "metric", "value", "± stderr", "seeds mean ± std", "n"):
+    for column in SCORE_COLUMNS:
         table.add_column(column, justify="left" if column in ("task", "metric") else "right")
-    rows = metric_rows(run.get("results", {}))
-    ran = {row["task"] for row in rows}
-    for row in rows:
-        seeds = seed_text(variance.get(row["task"], {}).get(row["metric"]), len(info["seeds"]))
-        n = run.get("n-samples", {}).get(row["task"], {}).get("effective", "")
-        label = task_label(row["task"], ran)
-        name = f"[bold]{label}[/]" if row["task"] in groups else label
-        table.add_row(name, row["metric"], _fmt(row["value"]), _fmt(row["stderr"]), seeds, str(n))
+    for task, (label, *rest) in score_table(run):  # groups in bold
+        table.add_row(Text(label, style="bold" if task in groups else ""), *(Text(cell) for cell in rest))
     console.print(table)
     for note in info.get("notes", []):
         console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
@@ -75,7 +68,3 @@ def show_comparison(console: Console, result: dict) -> None:
     console.print(table)
     if result.get("not_compared"):
         console.print(f"[yellow]in one run only (not compared):[/] {', '.join(result['not_compared'])}")
-
-
-def _fmt(value) -> str:
-    return "" if value is None else f"{value:.4f}"
