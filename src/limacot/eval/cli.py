@@ -17,6 +17,7 @@ from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out
                                    handled_errors, out_console, print_json, progress_bars)
 from limacot.io.yaml_config import load_config
 from limacot.models.compute import is_main_process
+from limacot.stats.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 
 eval_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
                        help="Few-shot benchmark evaluation on lm-evaluation-harness (KoBEST, KMMLU, HAE-RAE, "
@@ -93,8 +94,8 @@ def _json_summary(run: dict, out: Path) -> dict:
 def compare(
     run_a: Path = typer.Argument(..., help="Output folder of run A (the baseline)."),
     run_b: Path = typer.Argument(..., help="Output folder of run B."),
-    resamples: int = typer.Option(10_000, "--resamples", min=100, help="Bootstrap resamples."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    resamples: int = typer.Option(BOOTSTRAP_RESAMPLES, "--resamples", min=100, help="Bootstrap resamples."),
+    seed: int = typer.Option(BOOTSTRAP_SEED, "--seed", help="Bootstrap seed."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Paired comparison of B vs A on the same docs: McNemar, bootstrap CIs, Holm across tasks."""

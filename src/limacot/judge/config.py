@@ -22,6 +22,8 @@ from limacot.io.yaml_config import StrictModel
 from limacot.judge.instructions import LANGS
 from limacot.models.compute import ComputeOptions
 
+RESAMPLES = 2000  # bootstrap resamples of a B run's 95% interval, unless the config says otherwise
+
 
 class HttpOptions(StrictModel):
     """How a judge is asked: mostly the HTTP judge's transport (defaults suit a hosted API);
@@ -65,7 +67,7 @@ class JudgeConfig(HttpOptions, ComputeOptions):
     min_coverage: float = Field(1.0, ge=0, le=1, description="share of A's prompts each B run must answer (0..1); a B "
                                 "run below it is refused (exit 2). Below 1, only the shared prompts are judged and "
                                 "each run's coverage is reported")
-    resamples: int = Field(2000, ge=1, description="bootstrap resamples for the 95% CI",
+    resamples: int = Field(RESAMPLES, ge=1, description="bootstrap resamples for the 95% CI",
                            json_schema_extra={"flag": "--bootstrap"})
     seed: int = Field(0, description="bootstrap seed")
     cache: str | None = Field(None, description="judge cache file (default OUT/judge-cache.jsonl)")

@@ -30,6 +30,7 @@ from typing import Callable, Optional
 
 from limacot.errors import DataError, LimacotInputError
 from limacot.judge.cache import JudgeCache, request_key
+from limacot.judge.config import RESAMPLES
 from limacot.judge.instructions import judge_messages
 from limacot.judge.verdicts import parse_verdict
 from limacot.io.journal import read_journal
@@ -37,7 +38,6 @@ from limacot.stats.bootstrap import bootstrap_interval, resampled_mean
 
 ORDERS = ("ab", "ba")
 OUTCOMES = ("win", "tie", "loss", "unparseable")
-RESAMPLES = 2000  # bootstrap resamples of a B run's 95% interval, unless the command says otherwise
 
 
 @dataclass(frozen=True)
