@@ -1,6 +1,7 @@
 """What every CLI command shares: the consoles, the --debug state, the exit-code contract
-(`handled_errors`), JSON output, and the options that set config fields (`config_flag`; a
-command reads them over its --config YAML with `limacot.io.yaml_config.load_config`).
+(`handled_errors`), JSON output, the options that set config fields (`config_flag`; a
+command reads them over its --config YAML with `limacot.io.yaml_config.load_config`), the
+libraries quieted once (`quiet_libraries`) and the one progress display (`progress_bars`).
 Stage modules import from here, not from `limacot.cli`."""
 
 from __future__ import annotations
