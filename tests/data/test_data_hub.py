@@ -337,7 +337,7 @@ def test_an_unreachable_hub_fails_at_once_without_retries(hub_down, capsys):
 
 
 def test_an_unreachable_hub_model_fails_at_once(hub_down):
-    from limacot import models
+    from limacot.models import loading as models
 
     with pytest.raises(LimacotInputError, match="could not find hub model 'limacot-test/tiny' locally, and the hub "
                                                 "could not be reached") as err:

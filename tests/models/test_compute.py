@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from limacot import compute
+from limacot.models import compute
 from limacot.cli import app
 from limacot.models.compute import ComputeOptions, resolve_compute
 from limacot.errors import LimacotInputError

@@ -16,7 +16,7 @@ import pytest
 import torch
 from conftest import build_tiny_llama, build_tiny_tokenizer
 
-from limacot import models
+from limacot.models import loading as models
 from limacot.errors import LimacotInputError
 from limacot.generate.generation import greedy_answer
 
