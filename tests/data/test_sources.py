@@ -197,3 +197,44 @@ def test_missing_file_and_unknown_suffix(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(LimacotInputError, match="unsupported file type"):
         read_records(tmp_path / "x.txt")
+
+
+# ---------------------------------------------------------------- include / exclude filters
+
+FILTER_ROWS = [
+    {"conversations": ["q1", "a1"], "source": "stackexchange", "turns": 2},
+    {"conversations": ["q2", "a2", "q2b", "a2b"], "source": "multi_turn", "turns": 4},
+    {"conversations": ["q3", "a3"], "source": "wikihow", "turns": 2},
+    {"conversations": ["q4", "a4"], "turns": 2},  # no source field
+    {"conversations": ["q5", "a5"], "source": None, "turns": 2},  # null counts as missing
+]
+
+
+def test_include_keeps_listed_values_and_counts_the_rest(tmp_path):
+    path = write_jsonl(tmp_path / "lima.jsonl", FILTER_ROWS)
+    report = read_records(path, include={"source": ["stackexchange", "wikihow", "stackexchnage"]})
+    assert [r.turns[0].content for r in report.records] == ["q1", "q3"]
+    assert report.locations == ["line 1", "line 3"]
+    assert report.filtered == {"source not in include": 1, "source missing": 2}
+    assert report.filter_seen == {"source": {"stackexchange": 1, "multi_turn": 1, "wikihow": 1}}
+    assert report.filter_unmatched == {"include.source": ["stackexchnage"]}
+
+
+def test_exclude_and_values_compared_as_strings(tmp_path):
+    path = write_jsonl(tmp_path / "lima.jsonl", FILTER_ROWS)
+    report = read_records(path, exclude={"turns": ["4", "6"]})
+    assert [r.turns[0].content for r in report.records] == ["q1", "q3", "q4", "q5"]
+    assert report.filtered == {"turns in exclude": 1}
+    assert report.filter_unmatched == {"exclude.turns": ["6"]}
+    unfiltered = read_records(path)
+    assert len(unfiltered.records) == 5 and not unfiltered.filtered and unfiltered.locations[-1] == "line 5"
+
+
+def test_filters_apply_after_the_column_mapping(tmp_path):
+    rows = [{"question": "2+3?", "reason": "2+3=5", "answer": 5, "kind": "add"},
+            {"question": "5-3?", "reason": "5-3=2", "answer": 2, "kind": "sub"}]
+    path = write_jsonl(tmp_path / "mwp.jsonl", rows)
+    report = read_records(path, columns={"source": "question", "rationale": "reason", "target": "answer",
+                                         "category": "kind"}, include={"category": ["sub"]})
+    assert [r.turns[0].content for r in report.records] == ["5-3?"]
+    assert report.filtered == {"category not in include": 1}

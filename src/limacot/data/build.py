@@ -28,6 +28,7 @@ from limacot.data.config import DataBuildConfig
 from limacot.io.yaml_config import dump_config
 from limacot.data.card import render_card
 from limacot.data.files import check_readable, iter_rows
+from limacot.data.filters import seen_text
 from limacot.data.records import Conversation
 from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
 from limacot.data.select import mix, nested_subsets
@@ -83,7 +84,7 @@ def _read_sources(config: DataBuildConfig) -> dict[str, ReadReport]:
     for name, src in config.sources.items():
         report = _named(config, f"sources.{name}", read_records, src.path, format=src.format,
                         columns=src.columns or None, cot_style=src.cot_style, cot_styles=config.cot_styles,
-                        source_name=name, skip_bad=config.skip_bad)
+                        source_name=name, skip_bad=config.skip_bad, include=src.include, exclude=src.exclude)
         if not report.records:
             raise LimacotInputError(f"{config.origin}: sources.{name}: {_why_empty(report)}")
         reports[name] = report
@@ -102,7 +103,11 @@ def _named(config: DataBuildConfig, key: str, call: Callable, *args, **kwargs):
 
 
 def _why_empty(report: ReadReport) -> str:
-    """Why a source gave no records: an empty file, or every record skipped as malformed."""
+    """Why a source gave no records: an empty file, filters that dropped every row, or every
+    record skipped as malformed."""
+    if report.filtered and not report.skipped:
+        return (f"the include/exclude filters dropped every row of {report.path} ({dict(report.filtered)}); "
+                f"the values its rows hold: {seen_text(report.filter_seen)}")
     if not report.skipped:
         return f"{report.path} holds no records; expected at least one"
     first = f"; the first: {report.errors[0]}" if report.errors else ""
@@ -201,7 +206,8 @@ def build_data(config: DataBuildConfig, out_dir: str | Path, *, force: bool = Fa
         "limacot_version": __version__,
         "inputs": {name: {"path": config.sources[name].path, **input_identity(config.sources[name].path),
                           "format": r.format, "records": len(r.records), "skipped": dict(r.skipped),
-                          "trimmed": dict(r.trimmed)} for name, r in reports.items()},
+                          "trimmed": dict(r.trimmed), "filtered": dict(r.filtered),
+                          "filter_values_never_seen": r.filter_unmatched} for name, r in reports.items()},
         "removed": {"exact_duplicates": len(findings["exact"]), "near_duplicates": len(findings["near"]),
                     "contaminated": len(contamination.contaminated_ids)
                     if contamination and config.decontamination.remove else 0},

@@ -7,6 +7,7 @@ from collections import Counter
 
 from limacot import __version__
 from limacot.data.config import DataBuildConfig
+from limacot.data.filters import seen_text
 from limacot.data.sources import ReadReport
 from limacot.io.tables import markdown_table
 
@@ -22,16 +23,34 @@ def _counts(counter: dict) -> str:
 
 
 def _sources_section(config: DataBuildConfig, reports: dict[str, ReadReport], manifest: dict) -> list[str]:
-    rows = [[name, f"`{config.sources[name].path}`", r.format, len(r.records), _counts(dict(r.skipped)),
-             _counts(dict(r.trimmed)), manifest["pools"][name], f"`{manifest['inputs'][name]['sha256'][:16]}`"]
+    rows = [[name, f"`{config.sources[name].path}`", r.format, len(r.records), _counts(dict(r.filtered)),
+             _counts(dict(r.skipped)), _counts(dict(r.trimmed)), manifest["pools"][name],
+             f"`{manifest['inputs'][name]['sha256'][:16]}`"]
             for name, r in reports.items()]
     lines = ["## Sources", ""]
-    lines += _table(["source", "file", "format", "read", "skipped (bad)", "trimmed", "after cleaning",
-                     "sha256"], rows)
+    lines += _table(["source", "file", "format", "read", "filtered out", "skipped (bad)", "trimmed",
+                     "after cleaning", "sha256"], rows)
+    lines += _filter_lines(config, reports)
     for name, report in reports.items():
         if report.errors:
             lines += [f"First skipped records of `{name}`:", ""] + [f"- {e}" for e in report.errors] + [""]
     return lines
+
+
+def _filter_lines(config: DataBuildConfig, reports: dict[str, ReadReport]) -> list[str]:
+    """Each source's filters, and a warning for filter values that no row held (a typo?)."""
+    lines = []
+    for name, report in reports.items():
+        src = config.sources[name]
+        if not (src.include or src.exclude):
+            continue
+        rules = [f"{kind} {field} in {values}" for kind, filters in (("include", src.include),
+                                                                     ("exclude", src.exclude))
+                 for field, values in filters.items()]
+        lines.append(f"- `{name}` filters: {'; '.join(rules)}; values seen: {seen_text(report.filter_seen)}")
+        for key, never in report.filter_unmatched.items():
+            lines.append(f"  - **warning**: `sources.{name}.{key}` values {never} match no row (a typo?)")
+    return lines + [""] if lines else []
 
 
 def _dedup_section(config: DataBuildConfig, findings: dict) -> list[str]:

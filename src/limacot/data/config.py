@@ -22,12 +22,38 @@ MixAmount = Union[int, float, Literal["all"]]
 
 
 class SourceConfig(StrictModel):
-    """One input file (or hf: dataset) and how to read it."""
+    """One input file (or hf: dataset) and how to read it.
+
+    `include` / `exclude` filter the file's rows (after `columns`) by a field's value, compared
+    as strings: `include: {source: [stackexchange, wikihow, writingprompts, authors, nlp]}` keeps
+    LIMA's 1,000 single-turn examples and drops its 30 `multi_turn` rows. A row without the field
+    is dropped too; every dropped row is counted in the dataset card.
+    """
 
     path: str
     format: Literal["lima", "sharegpt", "messages", "alpaca", "kocot"] | None = None
     columns: dict[str, str] = Field(default_factory=dict, description="our field -> the file's column")
     cot_style: str = "ko"
+    include: dict[str, list[str]] = Field(default_factory=dict, description="row field -> the values kept")
+    exclude: dict[str, list[str]] = Field(default_factory=dict, description="row field -> the values dropped")
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _values_as_strings(cls, filters: object) -> object:
+        """YAML reads `[2, true]` as a number and a bool; rows are compared as strings."""
+        if not isinstance(filters, dict):
+            return filters
+        return {name: [str(v) if isinstance(v, (int, float, bool)) else v for v in values]
+                if isinstance(values, list) else values for name, values in filters.items()}
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _some_values(cls, filters: dict[str, list[str]], info) -> dict[str, list[str]]:
+        empty = [name for name, values in filters.items() if not values]
+        if empty:
+            raise ValueError(f"{empty[0]}: expected at least one value, e.g. {info.field_name}: "
+                             f"{{{empty[0]}: [wikihow]}}")
+        return filters
 
 
 class DedupConfig(StrictModel):

@@ -14,7 +14,9 @@ e.g. ``{"source": "question", "rationale": "reason", "target": "answer"}``.
 A conversation that ends with a user turn loses that turn (counted in
 `ReadReport.trimmed["trailing_user_turn"]`). Any other malformed record raises a
 DataError naming file, line, field and what was expected; with `skip_bad=True` it
-is skipped and counted by reason instead. Nothing is dropped silently.
+is skipped and counted by reason instead. Rows refused by the source's `include` /
+`exclude` filters (`limacot.data.filters`) are counted in `ReadReport.filtered`.
+Nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from limacot.data.cot import COT_FIELDS, CotStyle, get_style
 from limacot.data.files import iter_raw_rows, iter_rows
+from limacot.data.filters import RowFilter
 from limacot.data.records import Conversation, Turn, TurnError, content_id
 from limacot.errors import DataError, LimacotInputError
 
@@ -40,13 +43,23 @@ Converted = tuple[list[Turn], list[str], "str | None"]
 
 @dataclass
 class ReadReport:
-    """What a read produced and what it did not keep, with reasons."""
+    """What a read produced and what it did not keep, with reasons.
+
+    `locations[i]` is where `records[i]` came from in the file ("line 12", "row 5 (line 7)"):
+    two reads of one file (twin sources) pair their records by it. `filtered` counts the rows
+    the filters dropped, by reason; `filter_seen` the values each filtered field held;
+    `filter_unmatched` the filter values no row held ({"include.source": ["stackexchnage"]}).
+    """
 
     path: str
     format: str
     records: list[Conversation] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
     trimmed: Counter = field(default_factory=Counter)
+    filtered: Counter = field(default_factory=Counter)
+    filter_seen: dict[str, Counter] = field(default_factory=dict)
+    filter_unmatched: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # first few skipped-row messages
 
 
@@ -197,11 +210,15 @@ def _to_conversation(row: Mapping, fmt: str, style: CotStyle, default_source: st
 
 def read_records(path: str | Path, *, format: str | None = None, columns: Mapping[str, str] | None = None,
                  cot_style: str | CotStyle = "ko", cot_styles: Mapping[str, str] | None = None,
-                 source_name: str | None = None, skip_bad: bool = False) -> ReadReport:
+                 source_name: str | None = None, skip_bad: bool = False,
+                 include: Mapping[str, Sequence[str]] | None = None,
+                 exclude: Mapping[str, Sequence[str]] | None = None) -> ReadReport:
     """Read every record of `path` into a ReadReport (see the module docstring for the rules).
 
     `source_name` labels records whose rows carry no `source` of their own (default:
-    the file's stem). Raises DataError on the first bad record unless `skip_bad`.
+    the file's stem). `include` / `exclude` map a row field (after `columns`) to the values
+    kept / dropped (see `limacot.data.filters`). Raises DataError on the first bad record
+    unless `skip_bad`.
     """
     if format is not None and format not in FORMATS:
         raise LimacotInputError(f"unknown format '{format}'; expected one of: {', '.join(FORMATS)}")
@@ -209,15 +226,20 @@ def read_records(path: str | Path, *, format: str | None = None, columns: Mappin
     spec = str(path)
     default_source = source_name or (Path(spec).stem if not spec.startswith("hf:") else spec[3:])
     report = ReadReport(path=spec, format=format or "")
+    rows = RowFilter(include or {}, exclude or {})
     for location, row in iter_raw_rows(path):
         try:
             if isinstance(row, DataError):
                 raise row
             try:
                 mapped = apply_columns(row, columns) if columns else row
+                if rows and (why := rows.reason(mapped)):
+                    report.filtered[why] += 1
+                    continue
                 if not report.format:
                     report.format = detect_format(mapped) or _undetectable(spec, location, mapped)
                 report.records.append(_to_conversation(mapped, report.format, style, default_source, report))
+                report.locations.append(location)
             except _RowError as err:
                 raise DataError(spec, location, err.field_name, err.expected, err.reason, err.got) from None
         except DataError as err:
@@ -228,6 +250,7 @@ def read_records(path: str | Path, *, format: str | None = None, columns: Mappin
                 report.errors.append(str(err))
     if not report.format:
         report.format = "unknown (no readable rows)"
+    report.filter_seen, report.filter_unmatched = rows.seen, rows.unmatched()
     return report
 
 
