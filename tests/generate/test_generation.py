@@ -74,6 +74,7 @@ def test_generate_file_writes_one_line_per_prompt(chat_model, tmp_path):
     assert all(set(r) == {"id", "prompt", "answer", "tokens", "finish_reason"} for r in rows)
     settings = json.loads((tmp_path / "out" / "settings.json").read_text())
     assert settings["top_p"] == 0.9 and settings["temperature"] == 0.7 and settings["model"]["kind"] == "local"
+    assert settings["prompt_format"] == "chat"  # the tokenizer's chat template
 
 
 # --- batching, incremental writes, resume ----------------------------------------------------

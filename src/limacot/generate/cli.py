@@ -37,8 +37,9 @@ def generate(
     attn: Optional[str] = ATTN_FLAG,
     as_json: bool = typer.Option(False, "--json", help="Print the generations as JSON."),
 ) -> None:
-    """Answer each prompt with the model's own chat template; appends to OUT/generations.jsonl.
-    Under `accelerate launch --num_processes N` the prompts are split across the processes."""
+    """Answer each prompt with the model's own chat template (a model without one: the plain
+    Question/Answer format); appends to OUT/generations.jsonl. Under `accelerate launch
+    --num_processes N` the prompts are split across the processes."""
     with handled_errors():
         check_out_dir(out)
         flags = {"prompts": prompts, "model": model, "max_new_tokens": max_new_tokens, "batch_size": batch_size,

@@ -1,8 +1,13 @@
 """Answer prompts with a causal LM: its chat template, LIMA sampling or greedy decoding.
 
+A model whose tokenizer has no chat template (a base checkpoint) is prompted in the plain
+Question/Answer format instead (`limacot.generate.prompt_format`); OUT/settings.json records
+which one as `prompt_format` ("chat" | "plain").
+
 `limacot generate` writes one line per prompt to OUT/generations.jsonl:
 {"id", "prompt", "answer", "tokens", "finish_reason"} where finish_reason is "stop"
-(the model ended its turn) or "length" (max_new_tokens reached). Lines are appended as
+(the model ended its turn, or began the next question in the plain format) or "length"
+(max_new_tokens reached). Lines are appended as
 batches finish (fsynced), so a killed run keeps what it finished and `resume=True`
 answers only the rest; a line torn by `kill -9` is cut off before the next run appends.
 
@@ -14,6 +19,7 @@ its batch, or on whether the run was interrupted and resumed.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -23,12 +29,15 @@ from limacot.models.compute import ComputeOptions, process_group, resolve_comput
 from limacot.data.sources import read_prompts
 from limacot.errors import LimacotInputError
 from limacot.generate.config import GenerationSettings
+from limacot.generate.prompt_format import CHAT, PLAIN, STOP_STRING, chat_template_of, encode_prompt
 from limacot.io.journal import Journal, read_journal
 from limacot.models.loading import load_model, load_tokenizer, resolve_model_spec
 
 GENERATIONS = "generations.jsonl"
 SETTINGS = "settings.json"
 PARTS = "parts"  # per-process journals of a multi-process run, merged by the main process
+
+log = logging.getLogger(__name__)
 
 
 def _stop_ids(model, tokenizer) -> list[int]:
@@ -68,14 +77,13 @@ def _row_sampler(settings: GenerationSettings, seeds: Sequence[int], device):
     return RowSampler()
 
 
-def _left_padded(tokenizer, prompts: Sequence[str], pad: int, device):
+def _left_padded(ids: Sequence[list[int]], pad: int, device):
     """Token ids of each prompt, left-padded to one length, with the attention mask.
 
-        ["Hi", "Hello there"] -> input_ids [[pad, pad, 17], [31, 5, 90]], attention_mask [[0, 0, 1], [1, 1, 1]]
+        [[17], [31, 5, 90]] -> input_ids [[pad, pad, 17], [31, 5, 90]], attention_mask [[0, 0, 1], [1, 1, 1]]
     """
     import torch
 
-    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     width = max(len(row) for row in ids)
     input_ids = torch.tensor([[pad] * (width - len(row)) + row for row in ids], device=device)
     mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids], device=device)
@@ -89,41 +97,67 @@ def answer_batch(model, tokenizer, conversations: Sequence[Sequence[Mapping[str,
 
     Each prompt is its conversation rendered with the tokenizer's chat template (or
     `chat_template`) plus the generation prompt; the template supplies the special tokens,
-    so none are added. Row i is sampled with `seeds[i]` (default: `settings.seed` for all).
-    Returns per row {"answer": text without special tokens, "tokens": new tokens up to and
-    including the stop token, "finish_reason": "stop" | "length"}.
+    so none are added. Without a template the prompt is the plain Question/Answer format
+    (`limacot.generate.prompt_format`), and a row also stops where it begins the next
+    `\\nQuestion:`, which is cut from its answer. Row i is sampled with `seeds[i]` (default:
+    `settings.seed` for all). Returns per row {"answer": text without special tokens,
+    "tokens": new tokens up to and including the stop token (or stop string),
+    "finish_reason": "stop" | "length"}.
     """
     import torch
     from transformers import GenerationConfig
 
-    template = chat_template or getattr(tokenizer, "chat_template", None)
-    if not template:
-        raise LimacotInputError("the tokenizer has no chat template: pass chat_template= (a Jinja template) "
-                                "or use a tokenizer that ships one")
     if not conversations:
         return []
+    template = chat_template or chat_template_of(tokenizer)
+    stop_string = None if template else STOP_STRING
     seeds = [settings.seed] * len(conversations) if seeds is None else list(seeds)
-    prompts = [tokenizer.apply_chat_template(list(m), chat_template=template, add_generation_prompt=True,
-                                             tokenize=False) for m in conversations]
     stop = _stop_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (stop[0] if stop else 0)
-    input_ids, mask = _left_padded(tokenizer, prompts, pad, model.device)
+    input_ids, mask = _left_padded([encode_prompt(tokenizer, m, template) for m in conversations], pad, model.device)
     processors = [] if settings.greedy else [_row_sampler(settings, seeds, model.device)]
     config = GenerationConfig(max_new_tokens=settings.max_new_tokens, num_beams=1, do_sample=False,
                               repetition_penalty=None if settings.greedy else settings.repetition_penalty,
-                              eos_token_id=stop or None, pad_token_id=pad)
+                              eos_token_id=stop or None, pad_token_id=pad,
+                              stop_strings=[stop_string] if stop_string else None)
     with torch.inference_mode():
         output = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config,
-                                logits_processor=processors)
-    return [_reply(row[input_ids.shape[1]:].tolist(), stop, tokenizer) for row in output]
+                                logits_processor=processors, **({"tokenizer": tokenizer} if stop_string else {}))
+    return [_reply(row[input_ids.shape[1]:].tolist(), stop, tokenizer, stop_string) for row in output]
 
 
-def _reply(new_tokens: list[int], stop: list[int], tokenizer) -> dict:
-    """Cut a generated row after its first stop token (the rest is batch padding)."""
+def _reply(new_tokens: list[int], stop: list[int], tokenizer, stop_string: str | None = None) -> dict:
+    """Cut a generated row after its first stop token, or after the tokens that complete
+    `stop_string` if that comes first (the rest is batch padding); the answer is the text
+    before `stop_string`.
+
+        new tokens "Paris.", "\\nQuestion:", " Next", <pad> (stop_string "\\nQuestion:")
+        -> {"answer": "Paris.", "tokens": 2, "finish_reason": "stop"}
+    """
     end = next((i + 1 for i, token in enumerate(new_tokens) if token in stop), None)
     kept = new_tokens if end is None else new_tokens[:end]
-    return {"answer": tokenizer.decode(kept, skip_special_tokens=True).strip(), "tokens": len(kept),
-            "finish_reason": "length" if end is None else "stop"}
+    cut = _stop_string_end(kept, tokenizer, stop_string) if stop_string else None
+    if cut is not None:
+        kept, end = kept[:cut], cut
+    text = tokenizer.decode(kept, skip_special_tokens=True)
+    if stop_string:
+        text = text.partition(stop_string)[0]
+    return {"answer": text.strip(), "tokens": len(kept), "finish_reason": "length" if end is None else "stop"}
+
+
+def _stop_string_end(tokens: list[int], tokenizer, stop_string: str) -> int | None:
+    """The fewest leading `tokens` whose text contains `stop_string` (None: it never appears);
+    a binary search, since a longer prefix's text only grows."""
+    if stop_string not in tokenizer.decode(tokens, skip_special_tokens=True):
+        return None
+    low, high = 1, len(tokens)
+    while low < high:
+        middle = (low + high) // 2
+        if stop_string in tokenizer.decode(tokens[:middle], skip_special_tokens=True):
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def answer(model, tokenizer, messages: Sequence[Mapping[str, Any]], settings: GenerationSettings, *,
@@ -155,9 +189,11 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
                   limit: int | None = None, compute: ComputeOptions | None = None) -> list[dict]:
     """Answer the prompts of `prompts_path` (the first `limit`) into OUT/generations.jsonl.
 
-    Writes OUT/settings.json first. With `resume`, prompts whose id is already answered are
-    skipped, after checking that settings.json names the same model and decoding settings
-    (else LimacotInputError); without it the file starts over. `compute` places the model
+    Writes OUT/settings.json first: the model, the prompts, the decoding settings and the
+    `prompt_format` ("chat", or "plain" for a tokenizer without a chat template, logged once).
+    With `resume`, prompts whose id is already answered are
+    skipped, after checking that settings.json names the same model, prompt format and decoding
+    settings (else LimacotInputError); without it the file starts over. `compute` places the model
     (`limacot.models.compute`). `on_answer` sees each new row (this process's). Returns every row in
     prompt order, finished ones included (on the main process; [] on the others).
 
@@ -172,7 +208,13 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
     _check_unique_ids(prompts, prompts_path)
     out_dir, resolved = Path(out_dir), resolve_compute(compute)
     group = process_group(resolved.device)
-    record = {"model": resolve_model_spec(model_spec).as_dict(), "prompts": str(prompts_path), **settings.part(GenerationSettings).model_dump()}
+    tokenizer = load_tokenizer(model_spec)
+    prompt_format = CHAT if chat_template_of(tokenizer) else PLAIN
+    if prompt_format == PLAIN and group.is_main:
+        log.warning("limacot generate: the tokenizer of %s has no chat template, so the prompts are given in "
+                    "the plain Question/Answer format (limacot.generate.prompt_format)", model_spec)
+    record = {"model": resolve_model_spec(model_spec).as_dict(), "prompts": str(prompts_path),
+              "prompt_format": prompt_format, **settings.part(GenerationSettings).model_dump()}
     done = _resumable_rows(out_dir, record) if resume else []
     group.barrier()  # every process has read what is done before the main process rewrites anything
     if group.is_main:
@@ -184,7 +226,7 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
     journal_path = out_dir / PARTS / f"rank-{group.rank}.jsonl" if group.world > 1 else out_dir / GENERATIONS
     with Journal(journal_path) as journal:
         if mine:
-            model, tokenizer = load_model(model_spec, resolved), load_tokenizer(model_spec)
+            model = load_model(model_spec, resolved)
             mine = _by_length(mine, tokenizer)
         for start in range(0, len(mine), batch_size):
             batch = mine[start:start + batch_size]
@@ -203,8 +245,7 @@ def _by_length(items: list[tuple[int, str, list]], tokenizer) -> list[tuple[int,
     """The prompts longest first, so that a batch holds prompts of similar length (little
     padding); answers do not depend on their batch, and the output is written in prompt order."""
     def length(item) -> int:
-        text = tokenizer.apply_chat_template(list(item[2]), add_generation_prompt=True, tokenize=False)
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(encode_prompt(tokenizer, item[2]))
 
     return sorted(items, key=lambda item: (-length(item), item[0]))
 
@@ -257,6 +298,7 @@ def _resumable_rows(out_dir: Path, record: dict) -> list[dict]:
     if not settings_path.exists():
         return []
     saved = json.loads(settings_path.read_text(encoding="utf-8"))
+    saved.setdefault("prompt_format", CHAT)  # written before the plain format existed: every model had a template
     changed = sorted(k for k in record if k != "prompts" and saved.get(k) != record[k])
     if changed:
         raise LimacotInputError(f"--resume: {out_dir} was generated with different {', '.join(changed)} "
