@@ -128,6 +128,31 @@ def test_generation_stops_at_the_next_question_and_cuts_it(tiny_model, base_toke
                        {"answer": "Fine.", "tokens": len(fine) + 1, "finish_reason": "stop"}]
 
 
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", ["llama2", "llama3"])
+def test_the_real_llama_tokenizers_get_bos_and_stop_at_the_next_question(shared_data, name, monkeypatch):
+    """Meta's tokenizers (SentencePiece for LLaMA-2, tiktoken for LLaMA-3) on a tiny random LLaMA
+    of their vocabulary: the prompt starts with BOS, and a Korean answer stops at the stop string."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from limacot.models.tokenizer_files import load_tokenizer_file
+
+    tokenizer = load_tokenizer_file(shared_data / "tokenizers" / name / "tokenizer.model")
+    assert not has_chat_template(tokenizer)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+    plan = tokenizer(" 5개입니다.\n\nQuestion: 다음은?\nAnswer: 6", add_special_tokens=False)["input_ids"]
+    stop_at = next(k for k in range(1, len(plan) + 1) if STOP_STRING in tokenizer.decode(plan[:k]))
+    seen = spy_generate(model, monkeypatch, plans=[plan])
+    messages = [{"role": "user", "content": "민수는 사과 3개를 가지고 있었고 2개를 더 샀습니다. 모두 몇 개입니까?"}]
+    reply = answer(model, tokenizer, messages, GenerationSettings(max_new_tokens=40, greedy=True))
+    assert seen["input_ids"][0].tolist() == encode_prompt(tokenizer, messages)
+    assert seen["input_ids"][0, 0] == tokenizer.bos_token_id
+    assert seen["output"].shape[1] - seen["input_ids"].shape[1] == stop_at < len(plan)
+    assert reply == {"answer": "5개입니다.", "tokens": stop_at, "finish_reason": "stop"}
+
+
 def test_a_stop_string_cut_ignores_batch_padding(base_tokenizer):
     from limacot.generate.generation import _reply
 
