@@ -17,7 +17,8 @@ from pathlib import Path
 
 from limacot.data.files import iter_rows
 from limacot.data.records import Conversation
-from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
+from limacot.data.contamination import decontaminate, eval_texts_from_rows
+from limacot.data.dedup import exact_dedup, near_dedup
 from limacot.data.sources import read_records
 
 REPO = Path(__file__).resolve().parents[1]

@@ -54,7 +54,7 @@ def test_build_writes_nested_variants_card_and_manifest(study):
     result = build_data(config, out)
     assert not result.up_to_date
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["removed"] == {"exact_duplicates": 1, "near_duplicates": 0, "contaminated": 1}
+    assert manifest["removed"] == {"exact_duplicates": 1, "near_duplicates": 0, "contaminated": 1, "removed_with_twin": 0}
     assert manifest["pools"] == {"lima": 12, "kocot": 10}
     small, large, everything = (read_ids(out / "lima" / s / "train.jsonl") for s in ("4", "8", "all"))
     assert len(small) == 4 and len(large) == 8 and len(everything) == 12

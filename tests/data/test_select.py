@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from limacot.data.records import Conversation, Turn
-from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
+from limacot.data.contamination import decontaminate, eval_texts_from_rows
+from limacot.data.dedup import exact_dedup, near_dedup, pair_units
 from limacot.data.select import mix, nested_subsets, selection_order
 from limacot.errors import LimacotInputError
 
@@ -136,7 +137,8 @@ def test_exact_dedup_ignores_case_whitespace_and_width():
     other = conv("What is the capital of Spain?", "Madrid.")
     kept, removed = exact_dedup([first, *variants, other])
     assert kept == [first, other]
-    assert [(r, k) for r, k in removed] == [(v, first.id) for v in variants]
+    assert [(d.record, d.kept_id, d.index, d.twin_id) for d in removed] == [(v, first.id, i, None)
+                                                                            for i, v in enumerate(variants, 1)]
 
 
 EN = ("The committee met on Tuesday to review the annual budget for the city library. After a long "
@@ -162,8 +164,45 @@ def test_near_dedup_removes_a_lightly_edited_copy_and_keeps_distinct_texts(text,
     kept, removed = near_dedup([original, distinct, copy])
     assert kept == [original, distinct]
     assert len(removed) == 1
-    record, kept_id, jaccard = removed[0]
-    assert record == copy and kept_id == original.id and 0.8 <= jaccard < 1.0
+    dup = removed[0]
+    assert dup.record == copy and dup.kept_id == original.id and dup.index == 2 and 0.8 <= dup.jaccard < 1.0
+
+
+def test_pair_units_group_records_by_pair_key():
+    assert pair_units(5, None) == [[0], [1], [2], [3], [4]]
+    assert pair_units(5, [("k", 1), None, ("k", 2), ("k", 1), ("k", 2)]) == [[0, 3], [1], [2, 4]]
+    with pytest.raises(ValueError, match="2 pair keys for 3 records"):
+        pair_units(3, [None, None])
+
+
+def test_dedup_never_compares_twins_and_removes_them_together():
+    """Records with one pair key (one row in two CoT styles) are kept or removed together and never
+    compared with each other, even when their texts are equal."""
+    a, a_twin = conv("2+3?", "5"), conv("2+3?", "5")  # the same text in both styles
+    b, b_twin = conv("2+4?", "2 and 4 make 6.\nSo 6."), conv("2+4?", "6")
+    c, c_twin = conv("2+4?", "Adding 4 to 2 gives 6.\nSo 6."), conv("2+4?", "6")  # only the answer-only forms repeat
+    records = [a, b, c, a_twin, b_twin, c_twin]
+    keys = [("k", 1), ("k", 2), ("k", 3), ("k", 1), ("k", 2), ("k", 3)]
+    kept, removed = exact_dedup(records, pair_keys=keys)
+    assert kept == [a, b, a_twin, b_twin]
+    assert [(d.index, d.kept_id, d.twin_id) for d in removed] == [(2, b_twin.id, c_twin.id), (5, b_twin.id, None)]
+    assert exact_dedup(records)[0] == [a, b, c, b_twin]  # without pair keys a_twin repeats a, c_twin b_twin
+    kept, removed = near_dedup(records, pair_keys=keys)
+    assert kept == [a, b, a_twin, b_twin] and [d.index for d in removed] == [2, 5]
+    assert removed[0].twin_id == c_twin.id and removed[1].twin_id is None
+
+
+def test_decontamination_removes_a_contaminated_record_with_its_twin():
+    cot, answer_only = conv("Story?", "Once, " + EVAL_LONG + "."), conv("Story?", "A fox.")
+    clean = conv("Other?", "Nothing.")
+    report = decontaminate([cot, clean, answer_only], {"en": [EVAL_LONG]}, remove=True,
+                           pair_keys=[("k", 1), None, ("k", 1)])
+    assert report.contaminated_ids == [cot.id]
+    assert report.kept == [clean] and report.removed == [cot, answer_only]
+    assert report.removed_at == [0, 2] and report.with_twin_at == [2]
+    assert report.to_json()["removed_with_twin"] == 1
+    unpaired = decontaminate([cot, clean, answer_only], {"en": [EVAL_LONG]}, remove=True)
+    assert unpaired.kept == [clean, answer_only]
 
 
 def test_near_dedup_rejects_a_bad_threshold():

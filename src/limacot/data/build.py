@@ -3,7 +3,8 @@
 Output layout (all written atomically; the manifest last, so a build killed midway is
 simply redone):
 
-    OUT/<variant>/<size>/train.jsonl   messages format, one conversation per line
+    OUT/<variant>/<size>/train.jsonl   messages format, one conversation per line; <size> is
+                                       `size_label`: 250, all, lima-1000+kocot-2000
     OUT/card.md                        dataset card: sources, counts, what was removed, hashes
     OUT/manifest.json                  build key, input and output content hashes, counts
     OUT/config.resolved.yaml           the config as used
@@ -24,15 +25,16 @@ from typing import Callable
 
 from limacot import __version__
 from limacot.io.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from limacot.data.config import DataBuildConfig
-from limacot.io.yaml_config import dump_config
 from limacot.data.card import render_card
-from limacot.data.files import check_readable, iter_rows
+from limacot.data.clean import clean
+from limacot.data.config import DataBuildConfig, MixAmount, size_label
+from limacot.data.files import check_readable
 from limacot.data.filters import seen_text
 from limacot.data.records import Conversation
-from limacot.data.dedup import decontaminate, eval_texts_from_rows, exact_dedup, near_dedup
-from limacot.data.select import mix, nested_subsets
+from limacot.data.select import mix_picks, nested_picks, selection_order
 from limacot.data.sources import ReadReport, read_records
+from limacot.data.twins import Pool, pair_twins
+from limacot.io.yaml_config import dump_config
 from limacot.errors import DataError, LimacotInputError
 from limacot.io.fingerprint import input_fingerprint, input_identity, sha256_file, sha256_ids, sha256_json
 
@@ -115,64 +117,60 @@ def _why_empty(report: ReadReport) -> str:
             f"{dict(report.skipped)}{first}")
 
 
-def _clean(config: DataBuildConfig, reports: dict[str, ReadReport]) -> tuple[dict[str, list[Conversation]], dict]:
-    """Dedup and decontaminate across all sources; returns pools per config source and findings."""
-    origin: dict[str, str] = {}
-    records: list[Conversation] = []
-    for name, report in reports.items():
-        for record in report.records:
-            origin.setdefault(record.id, name)
-            records.append(record)
-    findings: dict = {"exact": [], "near": [], "contamination": None}
-    if config.dedup.exact:
-        records, removed = exact_dedup(records)
-        findings["exact"] = [{"id": d.record.id, "source": origin[d.record.id], "duplicate_of": d.kept_id}
-                             for d in removed]
-    if config.dedup.near:
-        records, removed = near_dedup(records, threshold=config.dedup.threshold,
-                                      num_perm=config.dedup.num_perm, shingle_size=config.dedup.shingle_size)
-        findings["near"] = [{"id": d.record.id, "source": origin[d.record.id], "duplicate_of": d.kept_id,
-                              "jaccard": round(d.jaccard, 3)} for d in removed]
-    decon = config.decontamination
-    if decon and decon.eval_files:
-        eval_sets = {name: eval_texts_from_rows(row for _, row in iter_rows(path))
-                     for name, path in decon.eval_files.items()}
-        report = decontaminate(records, eval_sets, ngram=decon.ngram, min_words=decon.min_words,
-                               remove=decon.remove)
-        findings["contamination"] = report
-        records = report.kept
-    pools: dict[str, list[Conversation]] = {name: [] for name in reports}
-    for record in records:
-        pools[origin[record.id]].append(record)
-    return pools, findings
-
-
-def _select_variants(config: DataBuildConfig, pools: dict[str, list[Conversation]]) -> dict[str, list[Conversation]]:
+def _select_variants(config: DataBuildConfig, pools: dict[str, Pool]) -> dict[str, list[Conversation]]:
     """{"<variant>/<size label>": records} for every variant and size, all chosen before any is
     written. A selection problem (a size over the pool, a mixture asking for more than a source
     has, an empty result) names the config file and the variant."""
     chosen: dict[str, list[Conversation]] = {}
     for variant, spec in config.variants.items():
         where = f"{config.origin}: variants.{variant}"
-        sizes = config.sizes_for(variant)
-        numeric = [s for s in sizes if s != "all"]
-        ratios = any(isinstance(v, float) for v in spec.mix.values())
-        total = max(numeric) if ratios and numeric else None
         try:
-            pool = mix({name: pools[name] for name in spec.mix}, dict(spec.mix), seed=config.seed, total=total)
-            wanted = [len(pool) if s == "all" else s for s in sizes]
-            subsets = nested_subsets(pool, wanted, seed=config.seed, stratify_by_source=config.stratify,
-                                     variant=variant)
+            files = _variant_sizes(config, pools, variant)
         except LimacotInputError as err:
             raise LimacotInputError(f"{where}: {err}") from None
-        for size, label in zip(wanted, sizes):
-            if not subsets[size]:
-                left = {name: len(pools[name]) for name in spec.mix}
+        for size in config.sizes_for(variant):
+            label = size_label(size)
+            if not files[label]:
+                left = {name: len(pools[name].records) for name in spec.mix}
                 raise LimacotInputError(
                     f"{where}: size {label} would write an empty training file (mix {dict(spec.mix)}; records "
                     f"left per source after dedup and decontamination: {left}); a build never writes one")
-            chosen[f"{variant}/{label}"] = subsets[size]
+            chosen[f"{variant}/{label}"] = files[label]
     return chosen
+
+
+def _variant_sizes(config: DataBuildConfig, pools: dict[str, Pool], variant: str) -> dict[str, list[Conversation]]:
+    """{size label: records} of one variant. Integer sizes and 'all' are nested prefixes of one
+    seeded order of the variant's mix; a size given as counts per source is its own draw (each
+    source a prefix of its own seeded shuffle), in the same kind of order."""
+    sizes = config.sizes_for(variant)
+    files: dict[str, list[Conversation]] = {}
+    plain = [s for s in sizes if not isinstance(s, dict)]
+    if plain:
+        mix = config.variants[variant].mix
+        numeric = [s for s in plain if s != "all"]
+        ratios = any(isinstance(v, float) for v in mix.values())
+        drawn, records_at = _draw(config, pools, mix, total=max(numeric) if ratios and numeric else None)
+        wanted = [len(drawn) if s == "all" else s for s in plain]
+        picks = nested_picks(drawn, wanted, config.seed, config.stratify, variant=variant)
+        files.update({size_label(s): records_at(picks[n]) for s, n in zip(plain, wanted)})
+    for size in (s for s in sizes if isinstance(s, dict)):
+        drawn, records_at = _draw(config, pools, config.size_mix(variant, size))
+        files[size_label(size)] = records_at(selection_order(drawn, config.seed, config.stratify))
+    return files
+
+
+def _draw(config: DataBuildConfig, pools: dict[str, Pool], spec: dict[str, MixAmount], total: int | None = None,
+          ) -> tuple[list[Conversation], Callable[[list[int]], list[Conversation]]]:
+    """What `spec` draws, as the records of each source's primary (a twin draws through its primary:
+    the primary's name seeds the shuffle and its labels stratify, so a twin and its primary pick
+    the same rows), and a function from positions in that list to the variant's own records."""
+    primary = {source: config.primary_of(source) for source in spec}
+    picks = mix_picks({primary[s]: len(pools[primary[s]].records) for s in spec},
+                      {primary[s]: amount for s, amount in spec.items()}, config.seed, total)
+    drawn = [pools[name].records[i] for name, i in picks]
+    own = {primary[s]: s for s in spec}
+    return drawn, lambda positions: [pools[own[picks[k][0]]].records[picks[k][1]] for k in positions]
 
 
 def _write_variants(chosen: dict[str, list[Conversation]], out_dir: Path, log: Callable[[str], None]) -> dict:
@@ -187,6 +185,30 @@ def _write_variants(chosen: dict[str, list[Conversation]], out_dir: Path, log: C
     return outputs
 
 
+def _input_entry(config: DataBuildConfig, name: str, report: ReadReport, families: list) -> dict:
+    path = config.sources[name].path
+    entry = {"path": path, **input_identity(path), "format": report.format, "records": len(report.records),
+             "skipped": dict(report.skipped), "trimmed": dict(report.trimmed), "filtered": dict(report.filtered),
+             "filter_values_never_seen": report.filter_unmatched}
+    for family in families:
+        if name in family.members:
+            entry["unpaired"] = family.unpaired[name]
+    return entry
+
+
+def _removed_counts(config: DataBuildConfig, findings: dict) -> dict:
+    """Records removed by each step for their own text, and those removed with their twin."""
+    contamination = findings["contamination"]
+    own = {kind: sum(not f["with_twin"] for f in findings[kind]) for kind in ("exact", "near")}
+    with_twin = sum(f["with_twin"] for kind in ("exact", "near") for f in findings[kind])
+    contaminated = 0
+    if contamination and config.decontamination.remove:
+        contaminated = len(contamination.removed_at) - len(contamination.with_twin_at)
+        with_twin += len(contamination.with_twin_at)
+    return {"exact_duplicates": own["exact"], "near_duplicates": own["near"], "contaminated": contaminated,
+            "removed_with_twin": with_twin}
+
+
 def build_data(config: DataBuildConfig, out_dir: str | Path, *, force: bool = False,
                log: Callable[[str], None] = lambda msg: None) -> BuildResult:
     """Build every variant and size of `config` under `out_dir` (see the module docstring)."""
@@ -197,24 +219,21 @@ def build_data(config: DataBuildConfig, out_dir: str | Path, *, force: bool = Fa
     reports = _read_sources(config)
     for name, report in reports.items():
         log(f"read {name}: {len(report.records)} records ({report.format})"
+            + (f", filtered out {dict(report.filtered)}" if report.filtered else "")
             + (f", skipped {dict(report.skipped)}" if report.skipped else ""))
-    pools, findings = _clean(config, reports)
+    pools, families = pair_twins(config, reports)
+    pools, findings = clean(config, pools, families)
     outputs = _write_variants(_select_variants(config, pools), out_dir, log)
-    contamination = findings["contamination"]
     manifest = {
         "build_key": key,
         "limacot_version": __version__,
-        "inputs": {name: {"path": config.sources[name].path, **input_identity(config.sources[name].path),
-                          "format": r.format, "records": len(r.records), "skipped": dict(r.skipped),
-                          "trimmed": dict(r.trimmed), "filtered": dict(r.filtered),
-                          "filter_values_never_seen": r.filter_unmatched} for name, r in reports.items()},
-        "removed": {"exact_duplicates": len(findings["exact"]), "near_duplicates": len(findings["near"]),
-                    "contaminated": len(contamination.contaminated_ids)
-                    if contamination and config.decontamination.remove else 0},
-        "pools": {name: len(pool) for name, pool in pools.items()},
+        "inputs": {name: _input_entry(config, name, r, families) for name, r in reports.items()},
+        "removed": _removed_counts(config, findings),
+        "twins": {family.primary: family.to_json() for family in families},
+        "pools": {name: len(pool.records) for name, pool in pools.items()},
         "outputs": outputs,
     }
     atomic_write_text(out_dir / "config.resolved.yaml", dump_config(config))
-    atomic_write_text(out_dir / "card.md", render_card(config, reports, findings, manifest))
+    atomic_write_text(out_dir / "card.md", render_card(config, reports, findings, manifest, families))
     atomic_write_json(out_dir / MANIFEST, manifest)
     return BuildResult(out_dir, False, manifest, reports)

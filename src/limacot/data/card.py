@@ -4,11 +4,13 @@ what went in, what was removed and why, and what came out, with content hashes."
 from __future__ import annotations
 
 from collections import Counter
+from typing import Sequence
 
 from limacot import __version__
 from limacot.data.config import DataBuildConfig
 from limacot.data.filters import seen_text
 from limacot.data.sources import ReadReport
+from limacot.data.twins import Family
 from limacot.io.tables import markdown_table
 
 MAX_LISTED = 10
@@ -54,29 +56,53 @@ def _filter_lines(config: DataBuildConfig, reports: dict[str, ReadReport]) -> li
 
 
 def _dedup_section(config: DataBuildConfig, findings: dict) -> list[str]:
-    lines = ["## Deduplication", ""]
-    lines.append(f"- exact (normalised text): {'on' if config.dedup.exact else 'off'}, "
-                 f"removed {len(findings['exact'])} "
-                 f"({_counts(dict(Counter(d['source'] for d in findings['exact'])))})")
+    groups = config.dedup_groups()
+    scope = ("all sources together" if config.dedup.groups is None else
+             "within each group (records of different groups are never compared): "
+             + ", ".join("[" + ", ".join(group) + "]" for group in groups))
+    lines = ["## Deduplication", "", f"Deduplicated {scope}. Twins (one row read in two CoT styles) are never "
+             "compared with each other, and go together: when one is removed, so is its twin.", ""]
     near = config.dedup
-    lines.append(f"- near-duplicate (MinHash LSH, threshold {near.threshold}, {near.num_perm} permutations, "
-                 f"{near.shingle_size}-character shingles): {'on' if near.near else 'off'}, "
-                 f"removed {len(findings['near'])} "
-                 f"({_counts(dict(Counter(d['source'] for d in findings['near'])))})")
-    for dup in (findings["exact"] + findings["near"])[:MAX_LISTED]:
+    steps = [("exact", "exact (normalised text)", near.exact),
+             ("near", f"near-duplicate (MinHash LSH, threshold {near.threshold}, {near.num_perm} permutations, "
+                      f"{near.shingle_size}-character shingles)", near.near)]
+    for kind, title, on in steps:
+        own = [d for d in findings[kind] if not d["with_twin"]]
+        twins = [d for d in findings[kind] if d["with_twin"]]
+        lines.append(f"- {title}: {'on' if on else 'off'}, removed {len(own)} "
+                     f"({_counts(dict(Counter(d['source'] for d in own)))})"
+                     + (f", and {len(twins)} with their twin ({_counts(dict(Counter(d['source'] for d in twins)))})"
+                        if twins else ""))
+    for dup in [d for kind in ("exact", "near") for d in findings[kind] if not d["with_twin"]][:MAX_LISTED]:
         extra = f", Jaccard ~{dup['jaccard']}" if "jaccard" in dup else ""
         lines.append(f"  - `{dup['id']}` ({dup['source']}) duplicates `{dup['duplicate_of']}`{extra}")
     return lines + [""]
+
+
+def _twins_section(families: Sequence[Family]) -> list[str]:
+    if not families:
+        return []
+    return ["## Twin sources", "", "Each pair is one row read in two CoT styles; dedup and decontamination keep "
+            "or remove a pair whole, and selection draws the same rows for both.", ""] \
+        + [f"- {family.summary()}" for family in families] + [""]
 
 
 def _contamination_section(config: DataBuildConfig, report) -> list[str]:
     if report is None:
         return ["## Decontamination", "", "Not checked (no `decontamination.eval_files`).", ""]
     action = "removed" if config.decontamination.remove else "reported only (set `remove: true` to drop them)"
+    if report.mode == "char":
+        method = (f"{report.char_ngram}-character overlap (mode char: the text's letters and digits, whitespace "
+                  f"and punctuation removed) with each eval set (eval texts shorter than {report.char_ngram} "
+                  f"characters but with at least {report.min_chars} are matched whole; shorter ones are too short "
+                  f"to check)")
+    else:
+        method = (f"{report.ngram}-gram word overlap (mode word) with each eval set (eval texts shorter than "
+                  f"{report.ngram} words but with at least {report.min_words} are matched whole; shorter ones are "
+                  f"too short to check)")
+    with_twin = f", plus {len(report.with_twin_at)} removed with their twin" if report.with_twin_at else ""
     lines = ["## Decontamination", "",
-             f"{report.ngram}-gram word overlap with each eval set (eval texts shorter than {report.ngram} "
-             f"words but with at least {report.min_words} are matched whole; shorter ones are too short to "
-             f"check). Overlapping training records: {len(report.contaminated_ids)}, {action}.", ""]
+             f"{method}. Overlapping training records: {len(report.contaminated_ids)}, {action}{with_twin}.", ""]
     rows = [[name, s.n_texts, s.too_short, len(s.matched_ids)] for name, s in report.eval_sets.items()]
     lines += _table(["eval set", "texts", "too short to check", "overlapping training records"], rows)
     for name, stats in report.eval_sets.items():
@@ -88,17 +114,21 @@ def _contamination_section(config: DataBuildConfig, report) -> list[str]:
 def _outputs_section(manifest: dict) -> list[str]:
     rows = [[f"`{rel}`", info["records"], _counts(info["sources"]), f"`{info['sha256'][:16]}`"]
             for rel, info in manifest["outputs"].items()]
-    return ["## Outputs", "", "Sizes of a variant are nested: each smaller file is a prefix of the same "
-            "seeded order as the larger ones.", ""] + _table(["file", "records", "by source", "sha256"], rows)
+    return ["## Outputs", "", "The integer sizes of a variant are nested: each smaller file is a prefix of the same "
+            "seeded order as the larger ones. A size given as counts per source (e.g. `lima-1000+kocot-2000`) "
+            "takes each count as a prefix of that source's own seeded order, so raising a count only adds "
+            "records.", ""] + _table(["file", "records", "by source", "sha256"], rows)
 
 
-def render_card(config: DataBuildConfig, reports: dict[str, ReadReport], findings: dict, manifest: dict) -> str:
-    """Markdown dataset card from the build's reports, findings and manifest."""
+def render_card(config: DataBuildConfig, reports: dict[str, ReadReport], findings: dict, manifest: dict,
+                families: Sequence[Family] = ()) -> str:
+    """Markdown dataset card from the build's reports, findings, manifest and twin families."""
     lines = ["# Dataset card", "",
              f"Built by limacot {__version__}; seed {config.seed}; stratified by source: {config.stratify}; "
              f"build key `{manifest['build_key'][:16]}`.", ""]
     lines += _sources_section(config, reports, manifest)
     lines += _dedup_section(config, findings)
     lines += _contamination_section(config, findings["contamination"])
+    lines += _twins_section(families)
     lines += _outputs_section(manifest)
     return "\n".join(lines)

@@ -68,6 +68,13 @@ def nested_subsets(records: Sequence[Conversation], sizes: Sequence[int], seed: 
     non-negative int or exceeds the pool (the message names the size, the pool size and
     `variant`, the data variant's name, when given).
     """
+    picks = nested_picks(records, sizes, seed, stratify_by_source, variant=variant)
+    return {size: [records[i] for i in chosen] for size, chosen in picks.items()}
+
+
+def nested_picks(records: Sequence[Conversation], sizes: Sequence[int], seed: int,
+                 stratify_by_source: bool = True, *, variant: str | None = None) -> dict[int, list[int]]:
+    """`nested_subsets` as positions in `records`: {size: the first `size` positions of the order}."""
     where = f" for data variant '{variant}'" if variant else ""
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
@@ -77,7 +84,7 @@ def nested_subsets(records: Sequence[Conversation], sizes: Sequence[int], seed: 
                 f"subset size {size}{where} is larger than the pool of {len(records)} records; "
                 f"use sizes <= {len(records)} or add records to the pool")
     order = selection_order(records, seed, stratify_by_source)
-    return {size: [records[i] for i in order[:size]] for size in sorted(set(sizes))}
+    return {size: order[:size] for size in sorted(set(sizes))}
 
 
 MixSpec = dict[str, Union[int, float, Literal["all"]]]
@@ -98,20 +105,26 @@ def mix(pools: dict[str, list[Conversation]], spec: MixSpec, seed: int,
     Raises LimacotInputError for an unknown pool, a mix of counts and ratios, a bad value,
     or a pool with fewer records than asked (naming the pool, asked and available).
     """
-    counts = _mix_counts(pools, spec, total)
-    out: list[Conversation] = []
+    return [pools[name][i] for name, i in mix_picks({name: len(pool) for name, pool in pools.items()},
+                                                     spec, seed, total)]
+
+
+def mix_picks(pool_sizes: dict[str, int], spec: MixSpec, seed: int, total: int | None = None) -> list[tuple[str, int]]:
+    """`mix` as (pool name, position in that pool) pairs, given only each pool's size: the same
+    positions drawn from a twin pool of the same size give the twin records of the same rows."""
+    counts = _mix_counts(pool_sizes, spec, total)
+    out: list[tuple[str, int]] = []
     for name, count in counts.items():
-        pool = pools[name]
-        if count > len(pool):
+        if count > pool_sizes[name]:
             raise LimacotInputError(f"mixture asks for {count} records from pool '{name}', "
-                                    f"which has only {len(pool)} available")
-        order = list(range(len(pool)))
+                                    f"which has only {pool_sizes[name]} available")
+        order = list(range(pool_sizes[name]))
         random.Random(f"{seed}:{name}").shuffle(order)
-        out.extend(pool[i] for i in order[:count])
+        out.extend((name, i) for i in order[:count])
     return out
 
 
-def _mix_counts(pools: dict[str, list[Conversation]], spec: MixSpec, total: int | None) -> dict[str, int]:
+def _mix_counts(pools: dict[str, int], spec: MixSpec, total: int | None) -> dict[str, int]:
     """Turn a count or ratio spec into {pool: count}, validating it."""
     if not spec:
         raise LimacotInputError("mixture spec is empty; name at least one pool")
@@ -126,7 +139,7 @@ def _mix_counts(pools: dict[str, list[Conversation]], spec: MixSpec, total: int 
         counts = {}
         for name, value in spec.items():
             if value == "all":
-                counts[name] = len(pools[name])
+                counts[name] = pools[name]
             elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
                 counts[name] = value
             else:
