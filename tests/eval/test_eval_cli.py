@@ -58,7 +58,8 @@ def test_outputs_and_fast_equals_hf(two_runs):
     info = results["limacot"]
     assert info["seeds"] == [1234, 1235] and info["fast_backend"]["contexts"] > 0
     assert info["seed_variance"]["kobest_copa"]["acc"]["n"] == 2
-    assert info["seed_variance"]["gsm8k"]["exact_match"]["n"] == 1 and "gsm8k" in info["seed_independent_tasks"]
+    assert info["seed_variance"]["gsm8k"]["exact_match_strict"]["n"] == 1 and "gsm8k" in info["seed_independent_tasks"]
+    assert set(results["results"]["gsm8k"]) >= {"exact_match_strict,none", "exact_match_flexible,none"}
     for record in _samples(fast, "kobest_hellaswag"):  # pred_norm is what lm-eval's acc_norm scored
         assert (record["pred_norm"] == record["gold"]) == bool(record["acc_norm"])
     for task in ("kobest_copa", "kobest_sentineg", "kobest_hellaswag"):
@@ -69,7 +70,9 @@ def test_outputs_and_fast_equals_hf(two_runs):
             assert max(abs(x - y) for x, y in zip(ra["loglikelihoods"], rb["loglikelihoods"])) < 1e-4
             assert ra["correct"] == (ra["pred"] == ra["gold"])
     gen = _samples(fast, "gsm8k")[0]
-    assert {"generation", "prediction", "gold", "exact_match"} <= set(gen) and gen["gold"] == "18"
+    assert {"generation", "prediction", "prediction_flexible", "gold", "exact_match_strict",
+            "exact_match_flexible"} <= set(gen) and gen["gold"] == "18"
+    assert gen["correct"] == bool(gen["exact_match_strict"])
     summary = (fast / "summary.md").read_text()
     assert "| kobest_copa | acc |" in summary and "k=2" in summary
     assert "ran once" in next(line for line in summary.splitlines() if line.startswith("| gsm8k |"))
@@ -91,8 +94,9 @@ def test_compare_prints_the_paired_table(two_runs):
     assert set(copa["metrics"]) == {"acc", "f1"} and copa["metrics"]["acc"]["diff"] == 0.0
     assert copa["primary"] == "f1" and copa["metrics"]["f1"]["test"] == "permutation"
     assert copa["metrics"]["f1"]["p_value"] == copa["metrics"]["f1"]["p_holm"] == 1.0  # same predictions
-    assert copa["metrics"]["acc"]["p_holm"] is None and rows["gsm8k"]["primary"] == "exact_match"
-    assert "exact_match" in rows["gsm8k"]["metrics"]
+    assert copa["metrics"]["acc"]["p_holm"] is None and rows["gsm8k"]["primary"] == "exact_match_strict"
+    assert set(rows["gsm8k"]["metrics"]) == {"exact_match_strict", "exact_match_flexible"}
+    assert rows["gsm8k"]["metrics"]["exact_match_flexible"]["test"] == "mcnemar"
     table = runner.invoke(app, ["eval", "compare", str(two_runs / "hf"), str(two_runs / "fast"), "--resamples", "200"])
     assert table.exit_code == 0 and "McNemar" in table.output and "95% CI" in table.output
 
@@ -138,7 +142,7 @@ def test_groups_skip_subjects_without_local_data(tiny_dir, shared_data, tmp_path
     from limacot.eval.catalog import plan_tasks, task_manager
 
     manager = task_manager(shared_data)
-    plan = plan_tasks(manager, ["kmmlu", "haerae"], shared_data)
+    plan = plan_tasks(manager, ["kmmlu", "haerae_gk_rc"], shared_data)
     assert plan.leaves == ["kmmlu_criminal_law", "haerae_general_knowledge", "haerae_reading_comprehension"]
     assert len(plan.skipped) == 44 and "kmmlu/Accounting-test.json" in plan.skipped["kmmlu_accounting"]
     assert manager.task_index["kmmlu"].cfg["task"] == ["kmmlu_criminal_law"]
@@ -172,9 +176,9 @@ def test_config_file_and_flag_overrides(tmp_path):
     from limacot.eval.config import EvalConfig
     from limacot.io.yaml_config import load_config
 
-    (tmp_path / "eval.yaml").write_text("model: embedded\ntasks: kobest, haerae\ndata_dir: data\nfewshot_seeds: 3\n")
+    (tmp_path / "eval.yaml").write_text("model: embedded\ntasks: kobest, haerae_gk_rc\ndata_dir: data\nfewshot_seeds: 3\n")
     cfg = load_config(tmp_path / "eval.yaml", EvalConfig, {"limit": 5, "tasks": None})
-    assert cfg.tasks == ["kobest", "haerae"] and cfg.limit == 5 and cfg.fewshot_seeds == 3
+    assert cfg.tasks == ["kobest", "haerae_gk_rc"] and cfg.limit == 5 and cfg.fewshot_seeds == 3
     assert cfg.data_dir == str((tmp_path / "data").resolve()) and cfg.seeds() == [1234, 1235, 1236]
     flags = load_config(tmp_path / "eval.yaml", EvalConfig, {"data_dir": "other", "tasks": "kobest_copa"})
     assert flags.data_dir == "other" and flags.tasks == ["kobest_copa"]  # a flag's path is the shell's, as given

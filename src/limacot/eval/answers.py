@@ -1,15 +1,21 @@
-"""Final-answer extraction for Chain-of-Thought math tasks (gsm8k, ko_gsm8k).
+"""Final-answer extraction and scoring for the Chain-of-Thought math tasks (gsm8k, ko_gsm8k).
 
-A generation is scored by the number after the first answer marker ("The answer is",
-"####", "정답은", "답:" ...), or, when no marker is followed by a number, by the last number in
-the text. Numbers are compared by value: commas, currency signs and trailing zeros do not
-matter.
+A generation gets two scores, as lm-eval's gsm8k reports two:
 
-    "... 5 * 4 = 20. The answer is 29."        -> "29"
-    "#### 1,234"                               -> "1234"
-    "따라서 정답은 18입니다."                    -> "18"
-    "정답: 약 -3.50도"                          -> "-3.5"
-    "그녀는 $16에서 $12를 뺀 $4를 벌게 됩니다."   -> "4"      (no marker: last number)
+    exact_match_strict    the number right after the first answer marker ("The answer is",
+                          "####", "정답은", "답:" ...) equals the gold; no marker -> wrong
+    exact_match_flexible  the last number of the generation equals the gold
+
+Between a marker and its number only spaces, a colon, a currency sign, quotes or "약" may stand.
+Numbers are compared by value: commas, currency signs and trailing zeros do not matter.
+
+    generation                                    strict   flexible
+    "... 5 * 4 = 20. The answer is 29."           "29"     "29"
+    "#### 1,234"                                  "1234"   "1234"
+    "따라서 정답은 18입니다."                       "18"     "18"
+    "정답: 약 -3.50도"                             "-3.5"   "-3.5"
+    "그녀는 $16에서 $12를 뺀 $4를 벌게 됩니다."      None     "4"
+    "The answer is unclear, but 12 apples remain" None     "12"
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ import re
 from decimal import Decimal, InvalidOperation
 
 NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
-_MARKERS = r"(?:the answer is|answer:|####|정답은|정답:|정답 :|답은|답:)"
-_MARKED = re.compile(_MARKERS + r"[^\d\n-]{0,24}?(" + NUMBER + r")", re.IGNORECASE)
+_MARKERS = r"(?:the (?:final )?answer is|answer:|####|정답은|정답\s?:|답은|답\s?:)"
+_GAP = r"[ \t:：$₩*\"'“”(]*(?:약[ \t]*)?"
+_MARKED = re.compile(_MARKERS + _GAP + "(" + NUMBER + ")", re.IGNORECASE)
 _ANY_NUMBER = re.compile(NUMBER)
 _MINUS_SIGNS = str.maketrans({"\u2212": "-", "\u2013": "-", "\uff0d": "-"})
 
@@ -38,13 +45,15 @@ def normalize_number(text: str | None) -> str | None:
     return format(value.normalize(), "f")
 
 
-def extract_answer(generation: str) -> str | None:
-    """The normalized final number of a CoT generation (see module docstring), or None."""
-    text = generation.translate(_MINUS_SIGNS)
-    marked = _MARKED.search(text)
-    if marked:
-        return normalize_number(marked.group(1))
-    numbers = _ANY_NUMBER.findall(text)
+def strict_answer(generation: str) -> str | None:
+    """The normalized number after the first answer marker, or None (no marker with a number)."""
+    marked = _MARKED.search(str(generation).translate(_MINUS_SIGNS))
+    return normalize_number(marked.group(1)) if marked else None
+
+
+def flexible_answer(generation: str) -> str | None:
+    """The normalized last number of the generation, or None (no number)."""
+    numbers = _ANY_NUMBER.findall(str(generation).translate(_MINUS_SIGNS))
     return normalize_number(numbers[-1]) if numbers else None
 
 
@@ -53,16 +62,19 @@ def gsm8k_gold(doc: dict) -> str | None:
     return normalize_number(str(doc["answer"]).split("####")[-1])
 
 
-def is_correct(generation: str, gold: str | None) -> bool:
-    predicted = extract_answer(generation)
-    return predicted is not None and predicted == normalize_number(gold)
+def score_generation(generation: str, gold: str | None) -> dict[str, float]:
+    """{"exact_match_strict": 0|1, "exact_match_flexible": 0|1} of one generation (see module docstring)."""
+    gold = normalize_number(gold)
+    strict, flexible = strict_answer(generation), flexible_answer(generation)
+    return {"exact_match_strict": float(gold is not None and strict == gold),
+            "exact_match_flexible": float(gold is not None and flexible == gold)}
 
 
 def gsm8k_process_results(doc: dict, results: list[str]) -> dict:
-    """lm-eval `process_results` hook: exact match of the extracted number with the gold."""
-    return {"exact_match": float(is_correct(results[0], gsm8k_gold(doc)))}
+    """lm-eval `process_results` hook: strict and flexible exact match against the '####' gold."""
+    return score_generation(results[0], gsm8k_gold(doc))
 
 
 def ko_gsm8k_process_results(doc: dict, results: list[str]) -> dict:
     """Same for Ko-GSM8K, whose docs carry the gold number itself (`answer_s` -> `answer`)."""
-    return {"exact_match": float(is_correct(results[0], doc["answer"]))}
+    return score_generation(results[0], doc["answer"])

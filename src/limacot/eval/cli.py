@@ -76,7 +76,7 @@ def evaluate(
 def _run_with_progress(cfg, out: Path, quiet: bool) -> dict:
     from limacot.eval.harness import offline_if_local, run_eval  # deferred: imports lm_eval
 
-    offline_if_local(cfg.data_dir, cfg.model)
+    offline_if_local(cfg.data_dir, cfg.model, cfg.tasks)
     if quiet:
         return run_eval(cfg, out)
     with progress_bars() as update:

@@ -4,7 +4,7 @@ Per task (from the two runs' `samples/<task>.jsonl`):
 
 - both runs must have scored the same docs with the same prompts (doc ids, doc hashes and
   prompt hashes equal); otherwise the comparison is refused (an input error);
-- per metric the task reports (acc, acc_norm, exact_match, macro F1): A, B, B - A, its paired
+- per metric the task reports (acc, acc_norm, exact_match_strict, exact_match_flexible, macro F1): A, B, B - A, its paired
   bootstrap 95% CI (10,000 resamples, seeded) and a p-value from the test that fits the metric
   (`limacot.eval.scores.metric_test`): McNemar's exact test for an accuracy-type metric, a
   paired permutation test for F1. The delta, CI and p of a metric are always that metric's;
@@ -23,7 +23,8 @@ import json
 from pathlib import Path
 
 from limacot.errors import LimacotInputError
-from limacot.eval.scores import ACCURACY_METRICS, PRIMARY_METRICS, metric_rows, metric_test, primary_metric
+from limacot.eval.scores import (ACCURACY_METRICS, PRIMARY_METRICS, metric_base, metric_rows, metric_test,
+                                  primary_metric)
 from limacot.stats.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval, bootstrap_interval
 from limacot.stats.paired import (holm, macro_f1_rows, mcnemar_exact, paired_diff, paired_f1_diff,
                                   paired_permutation_f1)
@@ -75,13 +76,14 @@ def _aligned(task: str, a: list[dict], b: list[dict]) -> tuple[list[dict], list[
 
 def compared_metrics(reported: set[str], ra: list[dict], rb: list[dict]) -> list[str]:
     """The metrics of a task that can be compared doc by doc, in PRIMARY_METRICS order: an
-    accuracy-type metric both runs' records carry, and F1 where the task reports it and the
-    records carry predictions."""
+    accuracy-type metric (under any filter) both runs' records carry, and F1 where the task
+    reports it and the records carry predictions."""
+    carried = sorted(k for k in ra[0] if k in rb[0] and metric_base(k) in ACCURACY_METRICS)
     names = []
     for name in PRIMARY_METRICS:
-        if name in ACCURACY_METRICS and name in ra[0] and name in rb[0]:
-            names.append(name)
-        elif name not in ACCURACY_METRICS and name in reported and "pred" in ra[0] and "pred" in rb[0]:
+        if name in ACCURACY_METRICS:
+            names += [k for k in carried if metric_base(k) == name]
+        elif name in reported and "pred" in ra[0] and "pred" in rb[0]:
             names.append(name)
     return names
 

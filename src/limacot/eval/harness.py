@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -29,26 +30,40 @@ from limacot.io.atomic import atomic_write_jsonl, atomic_write_text
 from limacot.models.compute import process_group, resolve_device
 from limacot.models.loading import load_model, load_tokenizer
 from limacot.io.yaml_config import dump_config
-from limacot.eval.catalog import plan_tasks, task_manager
+from limacot.eval.catalog import from_pack, plan_tasks, task_manager
 from limacot.eval.config import EvalConfig
 from limacot.eval.parallel import DataParallelLM
 from limacot.eval.progress import ProgressLM
-from limacot.eval.scores import metric_rows, sample_record, summary_markdown
+from limacot.eval.scores import metric_rows, sample_records, summary_markdown
 from limacot.stats.intervals import seed_summary
 
 log = logging.getLogger(__name__)
 Report = Callable[[str, int, int], None]
 
 
-def offline_if_local(data_dir, model: str = "") -> None:
+def offline_if_local(data_dir, model: str = "", tasks: list[str] | tuple[str, ...] = ()) -> None:
     """With local data nothing may reach a hub: set the offline switches before the hub
     libraries are imported (they read them at import time). A `hf:` model spec is an explicit
-    request for hub weights, so it keeps hub access for the model (datasets stay offline)."""
-    if data_dir:
-        os.environ["HF_DATASETS_OFFLINE"] = "1"
-        os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
-        if not str(model).startswith("hf:"):
-            os.environ["HF_HUB_OFFLINE"] = "1"
+    request for hub weights, so it keeps hub access for the model (datasets stay offline).
+    A task the pack does not define (one of lm-eval's own) reads its data from the hub, so
+    with one among `tasks` the switches are left as they are (said once, in the log)."""
+    if not data_dir:
+        return
+    outside = tuple(name for name in tasks if not from_pack(name))
+    if outside:
+        _say_hub_stays_on(outside)
+        return
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
+    if not str(model).startswith("hf:"):
+        os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@lru_cache(maxsize=None)
+def _say_hub_stays_on(names: tuple[str, ...]) -> None:
+    log.warning("limacot eval: %s %s not in limacot's task pack (lm-eval's own) and read data from the hub, so the "
+                "hub stays reachable; --data-dir serves the pack's tasks", ", ".join(names),
+                "is" if len(names) == 1 else "are")
 
 
 def build_lm(cfg: EvalConfig, model=None, tokenizer=None):
@@ -79,7 +94,7 @@ def run_eval(cfg: EvalConfig, out: str | Path, *, model=None, tokenizer=None, lm
     a share of the requests (`limacot.eval.parallel`) and the main process alone writes OUT,
     the same files as one process; the other processes return {}.
     """
-    offline_if_local(cfg.data_dir, cfg.model)
+    offline_if_local(cfg.data_dir, cfg.model, cfg.tasks)
     from lm_eval.evaluator import simple_evaluate
 
     started = time.perf_counter()
@@ -89,7 +104,7 @@ def run_eval(cfg: EvalConfig, out: str | Path, *, model=None, tokenizer=None, lm
         torch.set_num_threads(cfg.threads)
     group = process_group(resolve_device(cfg.device))
     report = report if group.is_main else None
-    manager = task_manager(cfg.data_dir)
+    manager = task_manager(cfg.data_dir, cfg.tasks)
     plan = plan_tasks(manager, cfg.tasks, cfg.data_dir)
     lm = lm or build_lm(cfg, model, tokenizer)
     wrapped = ProgressLM(lm, report or (lambda kind, done, total: None))
@@ -134,6 +149,7 @@ def _assemble(cfg: EvalConfig, plan, runs: list, lm, seconds: float) -> dict:
         "data_dir": cfg.data_dir, "seeds": cfg.seeds(), "seeds_run": [seed for seed, _ in runs],
         "seed_independent_tasks": sorted(plan.seed_independent & set(plan.leaves)),
         "seed_variance": variance, "skipped_tasks": plan.skipped, "notes": plan.notes,
+        "lm_eval_tasks": plan.lm_eval_tasks,
         "wall_seconds": seconds, "fast_backend": stats.__dict__ if stats is not None else None,
         "samples": {task: f"samples/{task}.jsonl" for task in runs[0][1].get("samples", {})},
     }
@@ -160,7 +176,7 @@ def _write(out: Path, cfg: EvalConfig, run: dict, runs: list) -> None:
         configs = result.get("configs", {})
         for task, samples in result.get("samples", {}).items():
             output_type = configs.get(task, {}).get("output_type", "multiple_choice")
-            atomic_write_jsonl(folder / f"{task}.jsonl", [sample_record(s, output_type, task) for s in samples])
+            atomic_write_jsonl(folder / f"{task}.jsonl", sample_records(samples, output_type, task))
     atomic_write_text(out / "results.json",
                       json.dumps(run, ensure_ascii=False, indent=2, default=handle_non_serializable) + "\n")
     atomic_write_text(out / "summary.md", summary_markdown(run))

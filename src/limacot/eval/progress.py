@@ -3,7 +3,8 @@
 lm-eval hands a backend all requests of one type in one call, so a caller sees nothing until
 the call returns. `ProgressLM` forwards the call in chunks and reports after each one:
 `report(kind, done, total)`, e.g. ("loglikelihood", 120, 480). Requests sharing a context stay
-in one chunk (a multiple-choice doc is scored together). A backend with its own `on_progress`
+in one chunk (a multiple-choice doc is scored together); a chunk of generations holds whole
+batches of the inner backend (`batch_size` each), so chunking adds no `generate` call. A backend with its own `on_progress`
 hook (`FastHFLM`) gets the whole call, so its cross-doc prefix sharing is not cut by chunks.
 Results are the inner backend's, in the original order; everything else (rank, tokenizer,
 model info) is read from the inner backend.
@@ -65,7 +66,7 @@ class ProgressLM(WrappedLM):
         return self._chunked("loglikelihood_rolling", requests, chunks)
 
     def generate_until(self, requests, disable_tqdm: bool = True):
-        size = self.generations_per_chunk
+        size = generation_chunk(self.generations_per_chunk, getattr(self.inner, "batch_size", 1))
         chunks = [list(range(i, min(i + size, len(requests)))) for i in range(0, len(requests), size)]
         return self._chunked("generate_until", requests, chunks)
 
@@ -80,6 +81,15 @@ class ProgressLM(WrappedLM):
             done += len(chunk)
             self.report(kind, done, len(requests))
         return results
+
+
+def generation_chunk(per_chunk: int, batch_size) -> int:
+    """Generations per chunk: at least `per_chunk`, in whole batches of the backend.
+
+        (4, 1) -> 4      (4, 8) -> 8      (4, 3) -> 6      (4, "auto") -> 4
+    """
+    batch = int(batch_size) if str(batch_size).isdigit() and int(batch_size) > 0 else 1
+    return -(-max(per_chunk, batch) // batch) * batch
 
 
 def _context_chunks(requests, contexts_per_chunk: int) -> list[list[int]]:

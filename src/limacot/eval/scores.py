@@ -1,20 +1,29 @@
 """Per-doc sample records (`samples/<task>.jsonl`) and the run summary (`summary.md`).
 
-One lm-eval logged sample becomes one flat record:
+The lm-eval logged samples of one doc become one flat record:
 
     multiple choice  {"doc_id": 0, "id": "3394", "doc_hash": "9f..", "prompt_hash": "c1..",
                       "choices": ["부정", "긍정"], "loglikelihoods": [-3.2, -2.9], "pred": 1,
                       "pred_norm": 1, "gold": 1, "correct": true, "acc": 1.0, "acc_norm": ..}
-    generation       {"doc_id": 0, ..., "generation": "... The answer is 18.", "prediction": "18",
-                      "gold": "18", "correct": true, "exact_match": 1.0}
+    gsm8k, ko_gsm8k  {"doc_id": 0, ..., "generation": "... 따라서 정답은 18입니다.", "prediction": "18",
+                      "prediction_flexible": "18", "gold": "18", "correct": true,
+                      "exact_match_strict": 1.0, "exact_match_flexible": 1.0}
+    other generation {"doc_id": 0, ..., "generation": "...", "target": "18",
+                      "filtered": {"strict-match": "18", "flexible-extract": "18"},
+                      "exact_match,strict-match": 1.0, "exact_match,flexible-extract": 1.0, "correct": true}
 
 `pred` is the argmax of the loglikelihoods and `pred_norm` of loglikelihood / choice length in
-characters, as lm-eval computes acc and acc_norm; `correct` is the first accuracy-type metric
-(PRIMARY_METRICS order) the record has: exact_match, else acc.
+characters, as lm-eval computes acc and acc_norm; `prediction` is the strict extraction and
+`prediction_flexible` the flexible one (`limacot.eval.answers`); `correct` is the record's
+primary accuracy-type metric. lm-eval logs a doc once per filter of its task; a metric of a
+filter other than "none" is named as lm-eval names it in results.json, `metric,filter`
+(`exact_match,strict-match`), here and in `metric_rows`.
 
 The metric story is defined here once and imported by compare, run and report:
 
-    PRIMARY_METRICS   a task's headline metric is the first of these it reports
+    PRIMARY_METRICS   a task's headline metric is the first of these it reports (by name
+                      before any ",filter"; among one metric's filters: none, strict-match,
+                      then alphabetical)
     ACCURACY_METRICS  per-document 0/1 scores: B - A is tested with McNemar's exact test
     CORPUS_METRICS    computed over all documents (macro-F1): B - A is tested with a paired
                       permutation test (swap A's and B's prediction per document, recompute F1)
@@ -23,23 +32,55 @@ The metric story is defined here once and imported by compare, run and report:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Any, Iterable
 
-import yaml
-
-from limacot.eval.answers import extract_answer, gsm8k_gold, normalize_number
-from limacot.eval.catalog import TASKS_DIR
+from limacot.eval.answers import flexible_answer, gsm8k_gold, normalize_number, strict_answer
+from limacot.eval.catalog import pack_configs
 from limacot.io.tables import markdown_table
 
-# KoBEST's headline is macro-F1 (as the KoBEST paper reports it), GSM8K's exact match, every
-# other task's (MMLU, KMMLU, HAE-RAE, ARC) accuracy.
-PRIMARY_METRICS = ("f1", "exact_match", "acc", "acc_norm")
+# KoBEST's headline is macro-F1 (as the KoBEST paper reports it), GSM8K's strict exact match
+# (the number after the answer marker), every other task's (MMLU, KMMLU, HAE-RAE, ARC) accuracy;
+# exact_match is lm-eval's own generative tasks'.
+PRIMARY_METRICS = ("f1", "exact_match_strict", "exact_match_flexible", "exact_match", "acc", "acc_norm")
 CORPUS_METRICS = ("f1",)
 ACCURACY_METRICS = tuple(m for m in PRIMARY_METRICS if m not in CORPUS_METRICS)
+_PREFERRED_FILTERS = ("none", "strict-match")
+
+# The gold number of the pack's math tasks (their docs as task_data reads them).
+_MATH_GOLD = {"gsm8k": gsm8k_gold, "ko_gsm8k": lambda doc: normalize_number(doc.get("answer"))}
 
 
-def sample_record(sample: dict, output_type: str, task: str) -> dict:
+def metric_name(metric: str, flt: str = "none") -> str:
+    """lm-eval's name of a metric under a filter: "acc" (filter none), "exact_match,strict-match"."""
+    return metric if flt in ("none", "", None) else f"{metric},{flt}"
+
+
+def metric_base(name: str) -> str:
+    """"exact_match,strict-match" -> "exact_match" (the metric without its filter)."""
+    return name.partition(",")[0]
+
+
+def sample_records(samples: list[dict], output_type: str, task: str) -> list[dict]:
+    """One record per doc (see module docstring) from lm-eval's logged samples of one task."""
+    records: dict[Any, dict] = {}
+    for sample in samples:
+        record = records.get(sample["doc_id"])
+        if record is None:
+            record = records[sample["doc_id"]] = _record(sample, output_type, task)
+        flt = sample.get("filter", "none")
+        for metric in sample.get("metrics") or ACCURACY_METRICS:
+            if metric in ACCURACY_METRICS and metric in sample:
+                record[metric_name(metric, flt)] = float(sample[metric])
+        if output_type != "multiple_choice" and task not in _MATH_GOLD and flt != "none":
+            resp = sample["filtered_resps"][0]
+            record.setdefault("filtered", {})[flt] = resp[0] if isinstance(resp, list) else resp
+    for record in records.values():
+        primary = primary_metric(k for k in record if metric_base(k) in ACCURACY_METRICS)
+        record["correct"] = bool(record[primary]) if primary else False
+    return list(records.values())
+
+
+def _record(sample: dict, output_type: str, task: str) -> dict:
     doc = sample.get("doc") or {}
     record: dict[str, Any] = {"doc_id": sample["doc_id"], "id": str(doc.get("limacot_id", sample["doc_id"])),
                               "doc_hash": sample.get("doc_hash"), "prompt_hash": sample.get("prompt_hash")}
@@ -47,10 +88,6 @@ def sample_record(sample: dict, output_type: str, task: str) -> dict:
         record.update(_choice_fields(sample))
     else:
         record.update(_generation_fields(sample, task))
-    for metric in ACCURACY_METRICS:
-        if metric in sample:
-            record[metric] = float(sample[metric])
-    record["correct"] = bool(next((record[m] for m in ACCURACY_METRICS if m in record), 0.0))
     return record
 
 
@@ -72,49 +109,46 @@ def _choice_fields(sample: dict) -> dict:
 
 
 def _generation_fields(sample: dict, task: str) -> dict:
-    resp = sample["filtered_resps"][0]
-    generation = resp[0] if isinstance(resp, list) else resp
-    doc = sample.get("doc") or {}
-    gold = gsm8k_gold(doc) if task == "gsm8k" else normalize_number(doc.get("answer"))
-    return {"generation": generation, "prediction": extract_answer(str(generation)), "gold": gold}
+    resp = (sample.get("resps") or sample["filtered_resps"])[0]  # the generation before any filter
+    generation = str(resp[0] if isinstance(resp, list) else resp)
+    if task in _MATH_GOLD:
+        return {"generation": generation, "prediction": strict_answer(generation),
+                "prediction_flexible": flexible_answer(generation), "gold": _MATH_GOLD[task](sample.get("doc") or {})}
+    return {"generation": generation, "target": str(sample.get("target"))}
 
 
 def primary_metric(metrics: Iterable[str]) -> str | None:
-    """The headline metric among a task's metric names: the first of PRIMARY_METRICS present,
-    else the first name alphabetically (None for no names).
+    """The headline metric among a task's metric names: the first of PRIMARY_METRICS present
+    (compared without a ",filter"; among one metric's filters: none, then strict-match, then
+    alphabetical), else the first name alphabetically (None for no names).
 
         {"acc", "acc_norm", "f1"} -> "f1"      {"acc", "acc_norm"} -> "acc"      {"mcc"} -> "mcc"
+        {"exact_match_strict", "exact_match_flexible"} -> "exact_match_strict"
+        {"exact_match,flexible-extract", "exact_match,strict-match"} -> "exact_match,strict-match"
     """
-    names = set(metrics)
-    return next((m for m in PRIMARY_METRICS if m in names), min(names, default=None))
+    names = sorted(set(metrics), key=_filter_rank)
+    return next((m for base in PRIMARY_METRICS for m in names if metric_base(m) == base), min(names, default=None))
+
+
+def _filter_rank(name: str) -> tuple[int, str]:
+    flt = name.partition(",")[2] or "none"
+    return (_PREFERRED_FILTERS.index(flt) if flt in _PREFERRED_FILTERS else len(_PREFERRED_FILTERS), name)
 
 
 def metric_test(metric: str) -> str:
-    """The paired test of B - A on `metric`: "mcnemar" (accuracy-type) or "permutation" (F1, and
-    any other metric that is not a per-document 0/1 score)."""
-    return "mcnemar" if metric in ACCURACY_METRICS else "permutation"
+    """The paired test of B - A on `metric`: "mcnemar" (accuracy-type, under any filter) or
+    "permutation" (F1, and any other metric that is not a per-document 0/1 score)."""
+    return "mcnemar" if metric_base(metric) in ACCURACY_METRICS else "permutation"
 
 
-class _PackLoader(yaml.SafeLoader):
-    """Reads the task pack's YAML without importing anything: `!function x.y` stays the text."""
-
-
-_PackLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
-
-
-@lru_cache(maxsize=1)
 def task_pack() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
     """(group -> its member names, the subject tasks) as the task pack's YAML files declare them.
     A subject task is one of a benchmark's subjects (MMLU, KMMLU, HAE-RAE: `dataset_kwargs.subject`)."""
-    groups: dict[str, tuple[str, ...]] = {}
-    subjects = set()
-    for path in sorted(TASKS_DIR.rglob("*.yaml")):
-        cfg = yaml.load(path.read_text(encoding="utf-8"), Loader=_PackLoader) or {}
-        if "group" in cfg:
-            groups[cfg["group"]] = tuple(m if isinstance(m, str) else m["task"] for m in cfg.get("task", []))
-        elif (cfg.get("dataset_kwargs") or {}).get("subject"):
-            subjects.add(cfg["task"])
-    return groups, frozenset(subjects)
+    configs = pack_configs()
+    groups = {name: tuple(m if isinstance(m, str) else m["task"] for m in cfg.get("task", []))
+              for name, cfg in configs.items() if "group" in cfg}
+    subjects = frozenset(name for name, cfg in configs.items() if (cfg.get("dataset_kwargs") or {}).get("subject"))
+    return groups, subjects
 
 
 def group_leaves(name: str) -> list[str]:
@@ -142,7 +176,8 @@ def task_label(task: str, ran: Iterable[str]) -> str:
 
 
 def metric_rows(results: dict) -> list[dict]:
-    """Flatten lm-eval's results[task] dicts ("acc,none": x, "acc_stderr,none": s) into rows."""
+    """Flatten lm-eval's results[task] dicts ("acc,none": x, "acc_stderr,none": s) into rows; a
+    metric under a filter other than "none" keeps its lm-eval name ("exact_match,strict-match")."""
     rows = []
     for task, values in results.items():
         for key, value in values.items():
@@ -150,7 +185,8 @@ def metric_rows(results: dict) -> list[dict]:
             if name.endswith("_stderr") or name in ("alias", "samples", "name", "sample_len") or not flt:
                 continue
             stderr = values.get(f"{name}_stderr,{flt}")
-            rows.append({"task": task, "metric": name, "filter": flt, "value": _num(value), "stderr": _num(stderr)})
+            rows.append({"task": task, "metric": metric_name(name, flt), "filter": flt, "value": _num(value),
+                         "stderr": _num(stderr)})
     return rows
 
 
