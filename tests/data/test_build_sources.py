@@ -150,18 +150,22 @@ def test_twins_lose_and_keep_the_same_rows(twins):
     assert manifest["twins"]["kocot"] == {
         "primary": "kocot", "twins": ["kocot_answer_only"], "pairs_read": 11, "pairs_kept": 8,
         "unpaired": {"kocot": 0, "kocot_answer_only": 1},
-        "removed_with_twin": {"kocot": 1, "kocot_answer_only": 2}}
-    assert manifest["removed"] == {"exact_duplicates": 2, "near_duplicates": 0, "contaminated": 1,
-                                   "removed_with_twin": 3}
+        "removed_with_twin": {"kocot": 1, "kocot_answer_only": 1}}
+    # row 5 repeats row 1 in both styles; only row 7's answer-only form repeats (its ko form goes with it);
+    # only row 9's ko form quotes the eval text (its answer-only form goes with it)
+    assert manifest["removed"] == {"exact_duplicates": 3, "near_duplicates": 0, "contaminated": 1,
+                                   "removed_with_twin": 2}
     assert manifest["pools"] == {"lima": 8, "kocot": 8, "kocot_answer_only": 8}
     cot, answer_only = (lines(folder / "out" / v / "all" / "train.jsonl") for v in ("cot", "cot-answer-only"))
     assert [r["messages"][0] for r in cot] == [r["messages"][0] for r in answer_only]
     assert {r["messages"][1]["content"] for r in answer_only} == {"0", "1", "2", "4", "6", "8", "10", "11"}
     card = (folder / "out" / "card.md").read_text(encoding="utf-8")
     assert "- kocot / kocot_answer_only: 8 of 11 pairs kept; removed with their twin: kocot 1, " \
-           "kocot_answer_only 2; unpaired (the row failed in another style), dropped: kocot_answer_only 1" in card
+           "kocot_answer_only 1; unpaired (the row failed in another style), dropped: kocot_answer_only 1" in card
     assert "within each group (records of different groups are never compared): [lima], [kocot, kocot_answer_only]" \
         in card
+    kept_row1 = result.reports["kocot"].records[1].id
+    assert f"(kocot, line 6) duplicates `{kept_row1}` (kocot, line 2)" in card
 
 
 def test_a_twin_variant_selects_the_questions_of_its_primary_at_every_size(twins):
@@ -190,7 +194,7 @@ def test_dedup_groups_keep_a_copy_across_groups(twins):
     together = build_data(write_config(folder, {**raw, "dedup": {"exact": True, "near": True}}), folder / "b").manifest
     assert grouped["pools"]["lima"] == together["pools"]["lima"] == 8
     assert together["pools"]["kocot"] == together["pools"]["kocot_answer_only"] == 7  # cot row 0 repeats a lima row
-    assert together["twins"]["kocot"]["removed_with_twin"] == {"kocot": 1, "kocot_answer_only": 3}
+    assert together["twins"]["kocot"]["removed_with_twin"] == {"kocot": 1, "kocot_answer_only": 2}
 
 
 def test_twins_are_never_compared_with_each_other(tmp_path):

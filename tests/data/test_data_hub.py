@@ -283,7 +283,8 @@ def test_cli_reads_a_cached_hub_file_offline_in_a_fresh_process(hub, tmp_path):
     assert missing.returncode == 2 and "HF_HUB_OFFLINE=1" in missing.stderr and "Traceback" not in missing.stderr
 
 
-def test_shipped_study_configs_name_lima_files():
+@pytest.mark.shared_data
+def test_shipped_study_configs_name_lima_files(shared_data):
     data = load_config(REPO / "configs" / "data" / "seed-study.yaml", DataBuildConfig)
     assert parse_hub_file(data.sources["lima"].path) == HubFile("hf:GAIR/lima/train.jsonl", "GAIR/lima", "train.jsonl")
     study = yaml.safe_load((REPO / "configs" / "paper" / "lima-cot-llama.yaml").read_text())

@@ -137,8 +137,8 @@ def test_exact_dedup_ignores_case_whitespace_and_width():
     other = conv("What is the capital of Spain?", "Madrid.")
     kept, removed = exact_dedup([first, *variants, other])
     assert kept == [first, other]
-    assert [(d.record, d.kept_id, d.index, d.twin_id) for d in removed] == [(v, first.id, i, None)
-                                                                            for i, v in enumerate(variants, 1)]
+    assert [(d.record, d.kept_id, d.index, d.kept_index, d.twin_id) for d in removed] == [
+        (v, first.id, i, 0, None) for i, v in enumerate(variants, 1)]
 
 
 EN = ("The committee met on Tuesday to review the annual budget for the city library. After a long "
@@ -185,7 +185,8 @@ def test_dedup_never_compares_twins_and_removes_them_together():
     keys = [("k", 1), ("k", 2), ("k", 3), ("k", 1), ("k", 2), ("k", 3)]
     kept, removed = exact_dedup(records, pair_keys=keys)
     assert kept == [a, b, a_twin, b_twin]
-    assert [(d.index, d.kept_id, d.twin_id) for d in removed] == [(2, b_twin.id, c_twin.id), (5, b_twin.id, None)]
+    assert [(d.index, d.kept_id, d.kept_index, d.twin_id) for d in removed] == [(2, b_twin.id, 4, c_twin.id),
+                                                                                (5, b_twin.id, 4, None)]
     assert exact_dedup(records)[0] == [a, b, c, b_twin]  # without pair keys a_twin repeats a, c_twin b_twin
     kept, removed = near_dedup(records, pair_keys=keys)
     assert kept == [a, b, a_twin, b_twin] and [d.index for d in removed] == [2, 5]

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Callable
 
 from limacot import __version__
-from limacot.io.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from limacot.data.card import render_card
 from limacot.data.clean import clean
 from limacot.data.config import DataBuildConfig, MixAmount, size_label
@@ -34,9 +33,16 @@ from limacot.data.records import Conversation
 from limacot.data.select import mix_picks, nested_picks, selection_order
 from limacot.data.sources import ReadReport, read_records
 from limacot.data.twins import Pool, pair_twins
-from limacot.io.yaml_config import dump_config
 from limacot.errors import DataError, LimacotInputError
-from limacot.io.fingerprint import input_fingerprint, input_identity, sha256_file, sha256_ids, sha256_json
+from limacot.io.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from limacot.io.fingerprint import (
+    input_fingerprint,
+    input_identity,
+    sha256_file,
+    sha256_ids,
+    sha256_json,
+)
+from limacot.io.yaml_config import dump_config
 
 MANIFEST = "manifest.json"
 

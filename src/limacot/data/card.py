@@ -75,7 +75,8 @@ def _dedup_section(config: DataBuildConfig, findings: dict) -> list[str]:
                         if twins else ""))
     for dup in [d for kind in ("exact", "near") for d in findings[kind] if not d["with_twin"]][:MAX_LISTED]:
         extra = f", Jaccard ~{dup['jaccard']}" if "jaccard" in dup else ""
-        lines.append(f"  - `{dup['id']}` ({dup['source']}) duplicates `{dup['duplicate_of']}`{extra}")
+        lines.append(f"  - `{dup['id']}` ({dup['source']}, {dup['location']}) duplicates `{dup['duplicate_of']}` "
+                     f"({dup['duplicate_of_source']}, {dup['duplicate_of_location']}){extra}")
     return lines + [""]
 
 

@@ -36,7 +36,8 @@ def clean(config: DataBuildConfig, pools: dict[str, Pool], families: list[Family
             _, removed = step([records[k] for k in members], [keys[k] for k in members])
             for dup in removed:
                 alive[members[dup.index]] = False
-                findings[kind].append(_finding(dup, owner[members[dup.index]][0], near=kind == "near"))
+                findings[kind].append(_finding(dup, [_where(pools, owner[members[i]]) for i in (dup.index, dup.kept_index)],
+                                               near=kind == "near"))
             members = [k for k in members if alive[k]]
     decon = config.decontamination
     if decon and decon.eval_files:
@@ -59,8 +60,16 @@ def clean(config: DataBuildConfig, pools: dict[str, Pool], families: list[Family
     return cleaned, findings
 
 
-def _finding(dup: Duplicate, source: str, near: bool) -> dict:
-    entry = {"id": dup.record.id, "source": source, "duplicate_of": dup.kept_id, "with_twin": dup.twin_id is not None}
+def _where(pools: dict[str, Pool], owner: tuple[str, int]) -> tuple[str, str]:
+    return owner[0], pools[owner[0]].locations[owner[1]]
+
+
+def _finding(dup: Duplicate, where: list[tuple[str, str]], near: bool) -> dict:
+    """One removed record: its id, source and row, the kept record it repeats (id, source, row)."""
+    (source, location), (kept_source, kept_location) = where
+    entry = {"id": dup.record.id, "source": source, "location": location, "duplicate_of": dup.kept_id,
+             "duplicate_of_source": kept_source, "duplicate_of_location": kept_location,
+             "with_twin": dup.twin_id is not None}
     return {**entry, "jaccard": round(dup.jaccard, 3)} if near else entry
 
 

@@ -34,14 +34,15 @@ def normalize_text(text: str) -> str:
 
 
 class Duplicate(NamedTuple):
-    """A removed record and the kept record `kept_id` it repeats (`jaccard`: the estimated
-    Jaccard similarity of a near duplicate, 1.0 for an exact one). `index` is its position in
-    the input. When `twin_id` is set the record itself repeats nothing: it goes with its twin
-    `twin_id` (same pair key), which repeats `kept_id`."""
+    """A removed record (at position `index` of the input) and the kept record it repeats
+    (`kept_id`, at position `kept_index`; `jaccard`: their estimated Jaccard similarity for a
+    near duplicate, 1.0 for an exact one). When `twin_id` is set the record itself repeats
+    nothing: it goes with its twin `twin_id` (same pair key), which repeats the kept record."""
 
     record: Conversation
     kept_id: str
     index: int
+    kept_index: int
     jaccard: float = 1.0
     twin_id: str | None = None
 
@@ -70,10 +71,16 @@ def pair_units(count: int, pair_keys: Sequence[Hashable | None] | None) -> list[
     return units
 
 
-def _unit_removed(records: Sequence[Conversation], unit: list[int], matched: int, kept_id: str,
-                  jaccard: float) -> list[Duplicate]:
-    """The records of a unit whose member `matched` repeats `kept_id`: that one, and its twins with it."""
-    return [Duplicate(records[i], kept_id, i, jaccard, None if i == matched else records[matched].id) for i in unit]
+def _unit_removed(records: Sequence[Conversation], unit: list[int],
+                  matches: dict[int, tuple[int, float]]) -> list[Duplicate]:
+    """Every record of a unit some of whose members repeat kept records (`matches`: member ->
+    (kept position, Jaccard)): those members, and the others with their twin (the first that repeats)."""
+    first = next(i for i in unit if i in matches)
+    out = []
+    for i in unit:
+        kept, jaccard = matches.get(i, matches[first])
+        out.append(Duplicate(records[i], records[kept].id, i, kept, jaccard, None if i in matches else records[first].id))
+    return out
 
 
 def exact_dedup(records: Sequence[Conversation], pair_keys: Sequence[Hashable | None] | None = None,
@@ -84,17 +91,17 @@ def exact_dedup(records: Sequence[Conversation], pair_keys: Sequence[Hashable | 
     never compared with each other, and are kept or removed together (a twin goes with its
     member that repeats an earlier record). Returns (kept, removed), both in input order.
     """
-    first: dict[bytes, Conversation] = {}
+    first: dict[bytes, int] = {}
     kept = [False] * len(records)
     removed: list[Duplicate] = []
     for unit in pair_units(len(records), pair_keys):
         keys = [hashlib.sha256(normalize_text(records[i].text()).encode("utf-8")).digest() for i in unit]
-        match = next(((i, first[key]) for i, key in zip(unit, keys) if key in first), None)
-        if match:
-            removed += _unit_removed(records, unit, match[0], match[1].id, 1.0)
+        matches = {i: (first[key], 1.0) for i, key in zip(unit, keys) if key in first}
+        if matches:
+            removed += _unit_removed(records, unit, matches)
             continue
         for i, key in zip(unit, keys):
-            first.setdefault(key, records[i])
+            first.setdefault(key, i)
             kept[i] = True
     return [r for r, keep in zip(records, kept) if keep], sorted(removed, key=lambda d: d.index)
 
@@ -139,11 +146,13 @@ def near_dedup(records: Sequence[Conversation], threshold: float = 0.8, num_perm
     kept_sketch: dict[int, MinHash] = {}
     removed: list[Duplicate] = []
     for unit in pair_units(len(records), pair_keys):
-        # (Jaccard, -kept position, member) of each member's closest kept record: the highest wins
-        scored = [(kept_sketch[j].jaccard(sketches[i]), -j, i) for i in unit for j in lsh.query(sketches[i])]
-        best = max(scored, default=None)
-        if best is not None and best[0] >= threshold:
-            removed += _unit_removed(records, unit, best[2], records[-best[1]].id, float(best[0]))
+        matches = {}
+        for i in unit:  # each member's most similar kept record (earliest on ties), if close enough
+            best = max(((kept_sketch[j].jaccard(sketches[i]), -j) for j in lsh.query(sketches[i])), default=None)
+            if best is not None and best[0] >= threshold:
+                matches[i] = (-best[1], float(best[0]))
+        if matches:
+            removed += _unit_removed(records, unit, matches)
             continue
         for i in unit:
             lsh.insert(i, sketches[i])
