@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from limacot.data.build import build_data
+from limacot.data.build import build_data, build_key
 from limacot.data.config import DataBuildConfig
 from limacot.errors import LimacotInputError
 from limacot.io.yaml_config import load_config
@@ -266,3 +266,18 @@ def test_sources_in_no_group_are_deduplicated_with_their_twins_only(twins):
     config = write_config(folder, {**raw, "dedup": {"groups": [["lima"]]}})
     assert config.dedup_groups() == [["lima"], ["kocot", "kocot_answer_only"]]
     assert write_config(folder, {**raw, "dedup": {}}).dedup_groups() == [["lima", "kocot", "kocot_answer_only"]]
+
+
+def test_the_build_key_covers_filters_twins_groups_sizes_and_decontamination_mode(twins):
+    folder, raw = twins
+    key = build_key(write_config(folder, raw))
+    sources = raw["sources"]
+    changes = [
+        {"sources": {**sources, "lima": {**sources["lima"], "exclude": {"source": ["wikihow"]}}}},
+        {"sources": {**sources, "kocot_answer_only": {**sources["kocot_answer_only"], "cot_style": "en"}}},
+        {"dedup": {**raw["dedup"], "groups": None}},
+        {"sizes": [3, 6, "all", {"lima": 2, "kocot": 4}, {"kocot": 4}]},
+        {"decontamination": {**raw["decontamination"], "mode": "char"}},
+    ]
+    keys = {build_key(write_config(folder, {**raw, **change})) for change in changes}
+    assert len(keys) == len(changes) and key not in keys

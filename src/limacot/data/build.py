@@ -119,7 +119,8 @@ def _why_empty(report: ReadReport) -> str:
     if not report.skipped:
         return f"{report.path} holds no records; expected at least one"
     first = f"; the first: {report.errors[0]}" if report.errors else ""
-    return (f"every record of {report.path} was malformed and skipped (--skip-bad / skip_bad): "
+    filtered = f" (the filters dropped the other rows: {dict(report.filtered)})" if report.filtered else ""
+    return (f"every record of {report.path} was malformed and skipped (--skip-bad / skip_bad){filtered}: "
             f"{dict(report.skipped)}{first}")
 
 
