@@ -112,3 +112,21 @@ def test_one_primary_metric_list():
         if (lists := _metric_lists(path)) or (defs := _defines(path, {"PRIMARY_METRICS", "primary_metric"})):
             others[str(path.relative_to(SRC))] = lists or defs
     assert others == {}
+
+
+def test_filtered_and_math_metrics_are_compared_doc_by_doc(tmp_path):
+    """Per-doc 0/1 metrics under lm-eval filters (`exact_match,strict-match`) and the math tasks'
+    strict/flexible exact match are accuracy-type: McNemar, the strict one the headline."""
+    for folder, shift in (("a", 0), ("b", 1)):
+        (tmp_path / folder / "samples").mkdir(parents=True)
+        (tmp_path / folder / "results.json").write_text(json.dumps({"results": {}, "limacot": {"model": folder}}))
+        for task, names in (("gsm8k_cot", ("exact_match,flexible-extract", "exact_match,strict-match")),
+                            ("ko_gsm8k", ("exact_match_flexible", "exact_match_strict"))):
+            records = [{"doc_id": i, "doc_hash": f"d{i}", "prompt_hash": f"p{i}",
+                        **{name: float((i + shift * k) % 3 == 0) for k, name in enumerate(names, 1)}} for i in range(30)]
+            (tmp_path / folder / "samples" / f"{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rows = {row["task"]: row for row in compare_runs(tmp_path / "a", tmp_path / "b", resamples=200)["tasks"]}
+    assert rows["gsm8k_cot"]["primary"] == "exact_match,strict-match"
+    assert set(rows["gsm8k_cot"]["metrics"]) == {"exact_match,strict-match", "exact_match,flexible-extract"}
+    assert rows["ko_gsm8k"]["primary"] == "exact_match_strict"
+    assert all(m["test"] == "mcnemar" for row in rows.values() for m in row["metrics"].values())
