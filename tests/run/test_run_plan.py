@@ -53,13 +53,21 @@ def test_plan_is_recorded_in_the_store(tmp_path):
     assert keys["eval smollm2-135m/lima/8/s0"] == next(j.key for j in plan.of("eval") if j.cell.variant == "lima")
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("name", ["lima-cot-llama.yaml", "lima-cot-llama-lora.yaml"])
-def test_paper_config_plans_offline(tmp_path, name):
-    """The seed study (full and one-GPU LoRA) validates and plans without network (hub ids are only named)."""
+def test_paper_config_plans_offline(tmp_path, name, shared_data):
+    """The seed study (full and one-GPU LoRA) validates and plans without network (hub ids are only
+    named): five fine-tuned variants x three sizes x three seeds per backbone, one data build per
+    training seed, the rationale and Korean-data comparisons, the CoT math tasks in the eval suite.
+    Its data config decontaminates against the eval files under the shared data folder."""
     config = load_config(CONFIGS / "paper" / name, StudyConfig)
     plan = build_plan(config, tmp_path)
     stages = [j.stage for j in plan.jobs]
-    assert stages.count("train") == 2 * 3 * 3 * 3 and stages.count("eval") == 2 * (1 + 27)
+    assert stages.count("train") == 2 * 5 * 3 * 3 and stages.count("eval") == 2 * (1 + 45)
+    assert stages.count("data") == 3 and plan.sizes == ["250", "500", "lima-1000+kocot-2000"]
+    kinds = {job.pair.kind for job in plan.of("compare")}
+    assert {"lima+cot vs lima+answer-only", "lima+answer-only vs lima", "lima+cot vs lima"} <= kinds
+    assert {"ko_gsm8k", "gsm8k"} <= set(config.eval.tasks)
     assert len({j.key for j in plan.jobs}) == len(plan.jobs)
     assert not any(j.is_done() for j in plan.jobs)
 
@@ -99,7 +107,8 @@ def test_study_sizes_must_be_built(tmp_path):
         build_plan(load_config(tmp_path / "study.yaml", StudyConfig), tmp_path / "out")
 
 
-def test_slurm_scripts_chain_jobs(tmp_path):
+@pytest.mark.shared_data
+def test_slurm_scripts_chain_jobs(tmp_path, shared_data):
     config = load_config(CONFIGS / "paper" / "lima-cot-llama.yaml", StudyConfig)
     plan = build_plan(config, tmp_path, lambda cell: cell.backbone == "llama3-8b" and cell.seed == 0
                       and cell.size in ("-", "250"))
@@ -108,25 +117,28 @@ def test_slurm_scripts_chain_jobs(tmp_path):
     folder = tmp_path / "slurm"
     assert not (folder / "submitted.json").exists()  # nothing was submitted, so nothing is recorded
     train = sorted(folder.glob("train-*.sbatch"))
-    assert len(train) == 3  # lima, lima+cot, cot at size 250
+    assert len(train) == 5  # lima, lima+answer-only, lima+cot, cot-answer-only, cot at size 250
     script = train[0].read_text()
     assert "#SBATCH --nodes=1" in script and "#SBATCH --gpus-per-node=8" in script and "--partition=gpu" in script
     assert "accelerate launch --config_file" in script and "zero3.yaml" in script and "--job " in script
-    data = next(folder.glob("data-*.sbatch")).read_text()
+    assert len(list(folder.glob("data-*.sbatch"))) == 3  # data_seed per_seed: one build per training seed
+    data = (folder / f"data-{plan.jobs[0].key[:16]}.sbatch").read_text()
     assert "--gpus-per-node" not in data and "--cpus-per-task" not in data and f"--job {plan.jobs[0].key}" in data
     submit = (folder / "submit.sh").read_text().splitlines()
     assert next(line for line in submit if line.startswith("J")).startswith("J0=$(sbatch --parsable data-")
     trains = [line for line in submit if "train-" in line]
-    assert len(trains) == 3 and all("--dependency=afterok:$J0 --kill-on-invalid-dep=yes" in line for line in trains)
+    assert len(trains) == 5 and all("--dependency=afterok:$J0 --kill-on-invalid-dep=yes" in line for line in trains)
     evals = [line for line in submit if "eval-" in line]
-    assert len(evals) == 4 and sum("--dependency=afterok:$J" in line for line in evals) == 3  # base has no train
+    assert len(evals) == 6 and sum("--dependency=afterok:$J" in line for line in evals) == 5  # base has no train
     assert submit[-1].startswith("J") and "--dependency=afterok:" in submit[-1] and submit[-1].endswith("finish.sbatch)")
 
 
-def test_slurm_on_cpu_requests_no_gpu(tmp_path):
+@pytest.mark.shared_data
+def test_slurm_on_cpu_requests_no_gpu(tmp_path, shared_data):
     raw = yaml.safe_load((CONFIGS / "paper" / "lima-cot-llama.yaml").read_text())
     raw.update(compute={"device": "cpu"}, data=str(CONFIGS / "data" / "seed-study.yaml"),
-               train={"preset": str(CONFIGS / "train" / "lima-llama3-8b.yaml")})
+               train={"preset": str(CONFIGS / "train" / "lima-llama3-8b.yaml")}, data_seed="fixed")
+    raw["eval"]["data_dir"] = str(shared_data)
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw))
     config = load_config(tmp_path / "study.yaml", StudyConfig)
     plan = build_plan(config, tmp_path / "out", lambda cell: cell.id == "llama3-8b/lima/250/s0")
@@ -137,7 +149,8 @@ def test_slurm_on_cpu_requests_no_gpu(tmp_path):
         assert "--gpus-per-node" not in text and "accelerate launch" not in text and " -m limacot run " in text
 
 
-def test_dry_run_shows_what_each_job_waits_for(tmp_path):
+@pytest.mark.shared_data
+def test_dry_run_shows_what_each_job_waits_for(tmp_path, shared_data):
     from typer.testing import CliRunner
 
     from limacot.cli import app
@@ -149,13 +162,13 @@ def test_dry_run_shows_what_each_job_waits_for(tmp_path):
     rows = json.loads(local.stdout)
     data = next(r for r in rows if r["stage"] == "data")
     trains = [r for r in rows if r["stage"] == "train"]
-    assert len(trains) == 3 and all(r["depends_on"] == [f"data {data['key']}"] for r in trains)
+    assert len(trains) == 5 and all(r["depends_on"] == [f"data {data['key']}"] for r in trains)
     slurm = CliRunner().invoke(app, ["run", "--config", paper, "--out", str(tmp_path), "--dry-run", "--json",
                                      "--only", "llama3-8b/*/250/s0", "--launcher", "slurm"])
     assert slurm.exit_code == 0, slurm.output
     scripts = json.loads(slurm.stdout)["slurm"]
     assert scripts[0]["script"] == f"data-{data['key']}" and scripts[0]["gpus_per_node"] == 0
-    assert [s["after"] for s in scripts if s["script"].startswith("train-")] == [[scripts[0]["script"]]] * 3
+    assert [s["after"] for s in scripts if s["script"].startswith("train-")] == [[scripts[0]["script"]]] * 5
     assert {s["action"] for s in scripts} == {"submit"} and not (tmp_path / "slurm").exists()  # nothing written
     table = CliRunner().invoke(app, ["run", "--config", paper, "--out", str(tmp_path), "--dry-run",
                                      "--only", "llama3-8b/lima/250/s0"], env={"COLUMNS": "200"})

@@ -14,7 +14,7 @@ from limacot.report.study import Study
 from limacot.stats.intervals import Estimate, mean_interval, pooled_spread
 from limacot.study.cells import BASE, size_order
 
-KNOWN_VARIANTS = (BASE, "lima", "lima+cot", "cot")
+KNOWN_VARIANTS = (BASE, "lima", "lima+answer-only", "lima+cot", "cot-answer-only", "cot")
 MAIN_SEED = -1                                               # metrics.fewshot_seed of the main number
 
 

@@ -82,12 +82,13 @@ def ablation_section(study: Study, estimates: dict) -> list:
     tasks, left_out = chart_tasks(estimates)
     groups = [g for b in aggregate.backbones(study) if (g := _ablation_group(study, estimates, b, tasks))]
     if not groups:
-        return blocks + [Para("No lima, lima+cot or cot cell has benchmark numbers yet: nothing to compare.")]
+        return blocks + [Para(f"No cell of {', '.join(ABLATION[1:])} has benchmark numbers yet: nothing to compare.")]
     if (missing := figures.matplotlib_missing()):
         return blocks + [Para(missing)]
     variants = [v for v in aggregate.variants(study) if v in ABLATION]
     png = plots.ablation_chart(groups, variants, "score (metric under each task)",
-                               "CoT ablation: lima vs lima+cot vs cot (mean over seeds, 95% CI)")
+                               f"CoT ablation: {' vs '.join(v for v in variants if v != BASE)} "
+                               "(mean over seeds, 95% CI)")
     text = ("Per task, one bar per variant at the largest training size each backbone has (named in each panel), "
             "error bars: 95% interval as in the main tables; hatched grey: base, for reference." + left_out)
     return blocks + [Para(text), Image("cot_ablation.png", "CoT ablation", png)]
@@ -105,8 +106,10 @@ def _ablation_group(study: Study, estimates: dict, backbone: str, tasks: list) -
         row = [estimates.get((backbone, variant, key_size, t, m)) for t, m in tasks]
         if any(row):
             bars[variant] = [plots.Bar(e.mean, e.low, e.high) if e else plots.Bar(None, None, None) for e in row]
-    n = examples(study, "lima", size) or examples(study, "lima+cot", size)
-    label = f"{size} training examples" + (f" ({n:g} records)" if n is not None and f"{n:g}" != size else "")
+    records = {v: n for v in bars if v != BASE and (n := examples(study, v, size)) is not None}
+    counts = ", ".join(f"{v} {n:g}" for v, n in records.items())
+    label = f"training size {size}" + (f" (records: {counts})" if counts and
+                                       {f"{n:g}" for n in records.values()} != {size} else "")
     absent = [v for v in ABLATION[1:] if v in aggregate.variants(study) and v not in bars]
     label += f"; no numbers for {', '.join(absent)}" if absent else ""
     names = aggregate.task_labels(study)

@@ -25,10 +25,13 @@ GROUP_INLINE = 6
 ALPHA = 0.05
 
 
-def kind_order(kinds: set[str]) -> list[str]:
-    """'X vs base' first, then 'lima+cot vs lima', then the rest, alphabetically within each."""
-    def rank(kind: str) -> tuple[int, str]:
-        return (0 if kind.endswith(" vs base") else 1 if kind == "lima+cot vs lima" else 2, kind)
+def kind_order(kinds: set[str], configured: list[str] = ()) -> list[str]:
+    """'X vs base' first, then the comparisons in the study config's order, then the rest,
+    alphabetically within each."""
+    def rank(kind: str) -> tuple[int, int, str]:
+        if kind.endswith(" vs base"):
+            return (0, 0, kind)
+        return (1, configured.index(kind), kind) if kind in configured else (2, 0, kind)
     return sorted(kinds, key=rank)
 
 
@@ -48,9 +51,12 @@ def deltas_section(study: Study) -> list:
                        f"uncorrected p are in `comparisons.csv`."))
     groups = _large_groups(study)
     names = aggregate.task_labels(study)
-    for kind in kind_order({r["kind"] for r in study.comparisons}):
+    asks = study.configured_kinds
+    for kind in kind_order({r["kind"] for r in study.comparisons}, list(asks)):
         b_name, _, a_name = kind.partition(" vs ")
         blocks.append(Heading(3, f"{kind} (Δ = {b_name} − {a_name})"))
+        if asks.get(kind):
+            blocks.append(Para(f"What it measures: {asks[kind]}."))
         for backbone in _backbones(study, kind):
             rows = [r for r in study.comparisons if r["kind"] == kind and _backbone(study, r["a_cell"]) == backbone]
             blocks += _kind_tables(study, backbone, rows, groups, names)

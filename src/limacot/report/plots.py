@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from limacot.io.figures import png_bytes, pyplot
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
-VARIANT_COLOURS = {"base": "#666666", "lima": "#0072B2", "lima+cot": "#D55E00", "cot": "#009E73"}
+VARIANT_COLOURS = {"base": "#666666", "lima": "#0072B2", "lima+cot": "#D55E00", "cot": "#009E73",
+                   "lima+answer-only": "#E69F00", "cot-answer-only": "#56B4E9"}
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D")
 MAX_PANELS = 12

@@ -27,6 +27,14 @@ def not_started(study: Study) -> list[JobRow] | None:
     return [job for job in study.jobs if job["key"] not in recorded]
 
 
+DATA_SEED_TEXT = {
+    "fixed": "Training data: every training seed trains on the same selection of examples (`data_seed: fixed`), "
+             "so the spread over seeds is training randomness only, not the choice of examples.",
+    "per_seed": "Training data: each training seed trains on examples selected with that seed (`data_seed: "
+                "per_seed`), so the spread over seeds covers both training randomness and the choice of examples.",
+}
+
+
 def overview_section(study: Study) -> list:
     """Title, what the study is, and a one-line state."""
     cells = study.cells
@@ -38,6 +46,8 @@ def overview_section(study: Study) -> list:
                        f"{', '.join(aggregate.sizes(study)) or 'none'}; training seeds: "
                        f"{', '.join(map(str, seeds)) or 'none'}; {len(cells)} cells (a cell is one model: "
                        f"backbone/variant/size/seed; base = the backbone without fine-tuning)."))
+    if len(seeds) > 1:
+        blocks.append(Para(DATA_SEED_TEXT[study.data_seed]))
     counts = _status_counts(study)
     missing = not_started(study)
     unfinished = counts.get("failed", 0) or counts.get("running", 0)

@@ -57,6 +57,23 @@ class Study:
     def _cells_by_id(self) -> dict[str, Cell]:
         return {row["cell_id"]: as_cell(row) for row in self.cells}
 
+    @property
+    def data_seed(self) -> str:
+        """How training data was selected across training seeds: 'fixed' or 'per_seed'."""
+        return str(self.config.get("data_seed") or "fixed")
+
+    @property
+    def configured_kinds(self) -> dict[str, str | None]:
+        """'B vs A' -> what the config says the comparison measures (its `asks`, None when not
+        given), in the config's order; a comparison is [A, B] or {a, b, asks}."""
+        kinds: dict[str, str | None] = {}
+        for entry in self.config.get("comparisons") or []:
+            if isinstance(entry, dict) and entry.get("a") and entry.get("b"):
+                kinds[f"{entry['b']} vs {entry['a']}"] = entry.get("asks")
+            elif isinstance(entry, (list, tuple)) and len(entry) == 2:
+                kinds[f"{entry[1]} vs {entry[0]}"] = None
+        return kinds
+
     def cell(self, cell_id: str) -> Cell | None:
         """The cell `cell_id` names, from the cells table (None when the table lacks it): its
         backbone, variant, size and seed are read there, never parsed out of the id."""

@@ -128,6 +128,26 @@ def _show_job(job, state: str) -> None:
     err_console.print(Text.assemble((f"{state:>6}", colour), " ", job.label), highlight=False)
 
 
+def design_lines(plan) -> list[str]:
+    """The study's design in words: what is trained, compared and measured, and the plan's notes."""
+    config = plan.config
+    data_seed = {"fixed": "fixed (every training seed trains on the same selection)",
+                 "per_seed": "per_seed (training seed s trains on data selected with seed s)"}[config.data_seed]
+    lines = [f"study {config.name}: backbones {', '.join(f'{k} ({v})' for k, v in config.backbones.items())}",
+             f"  variants: {', '.join(config.variants)}",
+             f"  sizes: {', '.join(plan.sizes)}; seeds: {', '.join(map(str, config.seeds))}; "
+             f"data seed: {data_seed}",
+             f"  comparisons (B - A): " + ("none" if not config.comparisons else "")]
+    lines += [f"    {c.b} vs {c.a}" + (f": {c.asks}" if c.asks else "") for c in config.comparisons]
+    ev = config.eval
+    lines.append(f"  eval: {', '.join(ev.tasks)}; {ev.num_fewshot}-shot; {ev.fewshot_seeds} few-shot seed(s); "
+                 f"data: {ev.data_dir or 'the hub'}")
+    if config.judge:
+        lines.append(f"  judge: {config.judge.judge} on {config.judge.prompts}")
+    lines += [f"  note: {note}" for note in plan.notes]
+    return lines
+
+
 def _plan_rows(plan) -> list[dict]:
     return [{**row.__dict__, "depends_on": depends_on(job)} for row, job in zip(describe(plan), plan.jobs)]
 
@@ -139,6 +159,8 @@ def _show_plan(plan, as_json: bool) -> None:
         return
     from rich.table import Table
 
+    for line in design_lines(plan):
+        out_console.print(line, markup=False, highlight=False)
     table = Table(title=f"plan: {len(rows)} jobs, {sum(r['cached'] for r in rows)} cached", title_justify="left")
     for column in ("stage", "job", "key", "depends on", "state"):
         table.add_column(column)

@@ -9,7 +9,10 @@
     train: {preset: train/lima-llama3-8b.yaml, overrides: {epochs: 15}}
     eval: {tasks: [seed-study], num_fewshot: 5}   # `limacot eval` settings, less the model
     judge: {prompts: ../examples/data/dev_prompts.jsonl, judge: "openai:gpt-4o"}  # generate + judge settings
-    comparisons: [[base, lima], [base, lima+cot], [lima, lima+cot]]
+    comparisons:                          # (A, B): B - A; `asks` says what the pair measures
+      - [base, lima]
+      - {a: lima+answer-only, b: lima+cot, asks: "the rationale (same KoCoT questions)"}
+    data_seed: fixed                      # or per_seed: training seed s selects its data with seed s
     compute: {dtype: bfloat16}            # device / dtype / attention for every stage (see below)
     launcher: {kind: local, processes: auto}
 
@@ -31,7 +34,7 @@ from typing import ClassVar, Literal, Union
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from limacot.models.compute import ComputeOptions
-from limacot.data.config import check_sizes
+from limacot.data.config import Size, check_sizes
 from limacot.eval.config import EvalConfig
 from limacot.generate.config import GenerateConfig
 from limacot.io.yaml_config import StrictModel, is_local_path, load_config, missing_file, model_part
@@ -107,6 +110,28 @@ JudgeSettings = model_part(
     base=model_part("StudyGeneration", GenerateConfig, STUDY_GENERATION, defaults={"batch_size": 8}))
 
 
+class Comparison(StrictModel):
+    """Two variants compared: B against A (B - A), and what the pair measures, in words."""
+
+    a: str
+    b: str
+    asks: str | None = Field(None, description="what B vs A measures, e.g. 'the rationale'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pair(cls, value):
+        """[A, B] is short for {a: A, b: B}."""
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise ValueError(f"expected a pair [A, B] of variant names, got {list(value)}")
+            return {"a": value[0], "b": value[1]}
+        return value
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return (self.a, self.b)
+
+
 class LauncherSettings(StrictModel):
     kind: Literal["local", "slurm"] = Field("local", description="local: on this machine; slurm: sbatch scripts",
                                             json_schema_extra={"flag": "--launcher"})
@@ -131,12 +156,15 @@ class StudyConfig(StrictModel):
     backbones: dict[str, str]
     data: str
     variants: list[str]
-    sizes: list[Union[int, Literal["all"]]]
+    sizes: list[Size]
     seeds: list[int] = Field(default_factory=lambda: [0])
+    data_seed: Literal["fixed", "per_seed"] = Field(
+        "fixed", description="fixed: every training seed trains on the data config's selection; per_seed: "
+        "training seed s trains on data selected with seed s (one data build per seed)")
     train: TrainSettings
     eval: EvalSettings
     judge: JudgeSettings | None = None
-    comparisons: list[tuple[str, str]] = Field(default_factory=list, description="(A, B) variant pairs")
+    comparisons: list[Comparison] = Field(default_factory=list, description="(A, B) variant pairs: B - A")
     compute: ComputeOptions = Field(default_factory=ComputeOptions, description="device / dtype / attention")
     launcher: LauncherSettings = Field(default_factory=LauncherSettings)
 
@@ -161,11 +189,12 @@ class StudyConfig(StrictModel):
 
     @field_validator("comparisons")
     @classmethod
-    def _distinct_pairs(cls, comparisons: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        for a, b in comparisons:
-            if a == b:
-                raise ValueError(f"({a}, {b}) compares a variant with itself")
-        return _unique(comparisons, "comparison")
+    def _distinct_pairs(cls, comparisons: list[Comparison]) -> list[Comparison]:
+        for comparison in comparisons:
+            if comparison.a == comparison.b:
+                raise ValueError(f"({comparison.a}, {comparison.b}) compares a variant with itself")
+        _unique([c.pair for c in comparisons], "comparison")
+        return comparisons
 
     @model_validator(mode="after")
     def _sizes_for_fine_tuning(self) -> "StudyConfig":
@@ -218,12 +247,17 @@ class StudyConfig(StrictModel):
 
     @model_validator(mode="after")
     def _comparisons_name_variants(self) -> "StudyConfig":
-        for a, b in self.comparisons:
-            for name in (a, b):
+        for comparison in self.comparisons:
+            for name in comparison.pair:
                 if name not in self.variants:
-                    raise ValueError(f"comparison ({a}, {b}) names '{name}', which is not in variants "
-                                     f"{self.variants}")
+                    raise ValueError(f"comparison ({comparison.a}, {comparison.b}) names '{name}', which is not "
+                                     f"in variants {self.variants}")
         return self
+
+    def data_seeds(self) -> list[int | None]:
+        """The seeds data builds select with: [None] (the data config's own seed) when fixed, else
+        the training seeds."""
+        return list(self.seeds) if self.data_seed == "per_seed" else [None]
 
     @model_validator(mode="after")
     def _one_gpu_per_process(self) -> "StudyConfig":

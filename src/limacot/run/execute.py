@@ -19,15 +19,13 @@ import shutil
 from pathlib import Path
 
 from limacot.data.build import build_data
-from limacot.data.config import DataBuildConfig
 from limacot.eval.compare import compare_runs
 from limacot.eval.config import EvalConfig
 from limacot.generate.generation import GenerationSettings, generate_file
 from limacot.io.atomic import atomic_write_json
-from limacot.io.yaml_config import load_config
 from limacot.judge.config import JudgeConfig
 from limacot.judge.pairwise import judge_pairwise
-from limacot.run.plan import MARKER, Job, Plan
+from limacot.run.plan import MARKER, Job, Plan, data_build_config
 from limacot.study.store import Rows, comparison_rows, judgment_rows
 from limacot.train.config import TrainConfig
 
@@ -82,7 +80,7 @@ def stored_rows(plan: Plan, job: Job) -> Rows:
 
 
 def _data(plan: Plan, job: Job, out: Path) -> None:
-    build_data(load_config(plan.config.data, DataBuildConfig), out)
+    build_data(data_build_config(plan, job), out)
 
 
 def _train(plan: Plan, job: Job, out: Path) -> None:
@@ -150,25 +148,24 @@ def _compare_rows(plan: Plan, job: Job, out: Path) -> Rows:
     return comparison_rows(job.pair.kind, job.pair.a.id, job.pair.b.id, result)
 
 
-DATA_LINK = "data"  # STUDY_DIR/data -> the data build the plan's train jobs read
-
-
 def link_current_data(study_dir: Path, job: Job) -> None:
-    """Point `STUDY_DIR/data` at `job`'s build (a relative symlink, replaced atomically), so
+    """Point the links the data job names (`STUDY_DIR/data`, and `data-s<seed>` when each training
+    seed selects its own data) at `job`'s build (relative symlinks, replaced atomically), so
     `data/lima/8/train.jsonl` is always the build the current plan trains on; older builds stay
     under `stages/data/<key>/`. A real folder there (the layout before builds were keyed) is
     moved to `stages/data/unkeyed/`."""
-    link = study_dir / DATA_LINK
-    if link.is_dir() and not link.is_symlink():
-        legacy = job.out.parent / "unkeyed"
-        shutil.rmtree(legacy, ignore_errors=True)
-        link.rename(legacy)
-        logging.getLogger(__name__).warning("%s was a data build from before builds were keyed; moved to %s",
-                                            link, legacy)
-    tmp = link.with_name(DATA_LINK + ".tmp-link")
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(job.out.relative_to(study_dir) if job.out.is_relative_to(study_dir) else job.out.resolve())
-    tmp.replace(link)
+    for name in job.inputs.get("links", ["data"]):
+        link = study_dir / name
+        if link.is_dir() and not link.is_symlink():
+            legacy = job.out.parent / "unkeyed"
+            shutil.rmtree(legacy, ignore_errors=True)
+            link.rename(legacy)
+            logging.getLogger(__name__).warning("%s was a data build from before builds were keyed; moved to %s",
+                                                link, legacy)
+        tmp = link.with_name(name + ".tmp-link")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(job.out.relative_to(study_dir) if job.out.is_relative_to(study_dir) else job.out.resolve())
+        tmp.replace(link)
 
 
 def plan_job(plan: Plan, stage: str, cell) -> Job:

@@ -1,7 +1,7 @@
 """The study's plan: one `Job` per stage execution, keyed by a content hash of its inputs.
 
-    data      one build for the whole study            key: the data build key (its config and the
-                                                            content of every file it reads)
+    data      one build for the whole study (one per   key: the data build key (its config and the
+              training seed with `data_seed: per_seed`)     content of every file it reads)
     train     per fine-tuned cell                      key: train config, data key/variant/size, model
     eval      per cell (base evaluates the backbone)   key: eval settings, eval data files, the model's key
     generate  per cell, when a judge is configured     key: prompts file, decoding, the model's key
@@ -35,8 +35,9 @@ from typing import Callable
 
 from limacot import __version__
 from limacot.data.build import build_key
-from limacot.data.config import DataBuildConfig
+from limacot.data.config import DataBuildConfig, size_label
 from limacot.errors import LimacotInputError
+from limacot.generate.prompt_format import prompt_format_of
 from limacot.judge.clients import parse_judge_spec
 from limacot.models.compute import ComputeOptions
 from limacot.models.loading import content_identity
@@ -114,6 +115,8 @@ class Plan:
     cells: list[Cell]
     jobs: list[Job]
     whole: bool = True                # every cell of the grid (no `--only` left one out)
+    notes: list[str] = field(default_factory=list)  # what the plan decided that a reader should know
+    sizes: list[str] = field(default_factory=list)  # the training sizes as the cells name them
 
     def of(self, stage: str) -> list[Job]:
         return [j for j in self.jobs if j.stage == stage]
@@ -124,16 +127,17 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
     stages = study_dir / "stages"
     data_config = load_config(config.data, DataBuildConfig)
     _check_sizes(config, data_config)
-    data_key = build_key(data_config)
-    data = Job("data", data_key, stages / "data" / data_key[:16], {"config": config.data})
-    jobs, model_of, backbones = [data], {}, _Backbones()
-    grid = expand(config.backbones, config.variants, config.sizes, config.seeds)
+    data_of = _data_jobs(config, data_config, stages)
+    jobs, model_of, backbones = list(data_of.values()), {}, _Backbones()
+    sizes = [_built_label(size, data_config) for size in config.sizes]
+    grid = expand(config.backbones, config.variants, sizes, config.seeds)
     cells = [c for c in grid if only(c)]
     for cell in cells:
         spec = backbones.pinned(config.backbones[cell.backbone])
         if cell.is_base:
             model_of[cell] = (spec, sha256_json(backbones.identity(spec)), None)
             continue
+        data = data_of[cell.seed if config.data_seed == "per_seed" else None]
         train_inputs = _train_inputs(config, cell, data, backbones)
         key = _key("train", {k: v for k, v in train_inputs.items() if k != "config"})
         job = Job("train", key, stages / "train" / key[:16], train_inputs, cell, deps=[data], resumable=True)
@@ -157,7 +161,7 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
                                                              if k not in ("model", "prompts_path")}, cell, deps, True)
             jobs.append(gen_of[cell])
     judge_identity = _judge_identity(config.judge.judge, backbones) if config.judge else None
-    for pair in pairs(config.comparisons, cells):
+    for pair in pairs([c.pair for c in config.comparisons], cells):
         a, b = pair
         compare = {"a": eval_of[a].key, "b": eval_of[b].key}
         jobs.append(_job(stages, "compare", compare, compare, None, [eval_of[a], eval_of[b]], pair=pair))
@@ -165,7 +169,59 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
             judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": judge_identity, "compute": numerics,
                      **verdict_settings(config.judge)}
             jobs.append(_job(stages, "judge", judge, judge, None, [gen_of[a], gen_of[b]], True, pair=pair))
-    return Plan(config, study_dir, cells, jobs, len(cells) == len(grid))
+    notes = _notes(config, data_config) + _prompt_format_notes(config, cells, backbones)
+    return Plan(config, study_dir, cells, jobs, len(cells) == len(grid), notes, sizes)
+
+
+def _data_jobs(config: StudyConfig, data_config: DataBuildConfig, stages: Path) -> dict[int | None, Job]:
+    """The data builds the train jobs read, by data seed: {None: one build} when the study's
+    `data_seed` is fixed, else {training seed: a build selecting with that seed}. Each job's
+    inputs name the `STUDY_DIR` links to it (`data`, and `data-s<seed>` per seed)."""
+    jobs = {}
+    for i, seed in enumerate(config.data_seeds()):
+        built = data_config if seed is None else data_config.model_copy(update={"seed": seed})
+        key = build_key(built)
+        links = ["data"] if seed is None else ["data"] * (i == 0) + [f"data-s{seed}"]
+        inputs = {"config": config.data, "links": links, **({} if seed is None else {"seed": seed})}
+        jobs[seed] = Job("data", key, stages / "data" / key[:16], inputs)
+    return jobs
+
+
+def data_build_config(plan: Plan, job: Job) -> DataBuildConfig:
+    """The data config a data job builds: the study's, with the job's selection seed."""
+    config = load_config(plan.config.data, DataBuildConfig)
+    return config if "seed" not in job.inputs else config.model_copy(update={"seed": job.inputs["seed"]})
+
+
+def _notes(config: StudyConfig, data_config: DataBuildConfig) -> list[str]:
+    """What a reader of the plan should know about its design."""
+    notes = []
+    if config.data_seed == "fixed" and len(config.seeds) > 1:
+        notes.append(f"data_seed fixed: the {len(config.seeds)} training seeds train on the same examples "
+                     f"(data config seed {data_config.seed}); seed variance is training randomness only")
+    return notes
+
+
+def _prompt_format_notes(config: StudyConfig, cells: list[Cell], backbones: _Backbones) -> list[str]:
+    """How each judged base cell is prompted: a backbone without a chat template answers in the
+    plain Question/Answer format (`limacot.generate.prompt_format`), told here rather than found
+    out mid-grid."""
+    if not config.judge:
+        return []
+    notes = []
+    for cell in (c for c in cells if c.is_base):
+        spec = backbones.pinned(config.backbones[cell.backbone])
+        try:
+            plain = prompt_format_of(spec) == "plain"
+        except LimacotInputError as err:
+            notes.append(f"base {cell.backbone}: cannot tell yet whether it has a chat template ({err}); without "
+                         "one it answers the judge's prompts in the plain Question/Answer format")
+            continue
+        if plain:
+            notes.append(f"base {cell.backbone}: no chat template: answers the judge's prompts in the plain "
+                         "Question/Answer format (limacot.generate.prompt_format), its fine-tuned cells in their "
+                         "chat template")
+    return notes
 
 
 def job_row(job: Job) -> JobRow:
@@ -232,14 +288,22 @@ def _train_inputs(config: StudyConfig, cell: Cell, data: Job, backbones: _Backbo
             "variant": cell.variant, "size": cell.size, "model": backbones.identity(resolved.model)}
 
 
+def _built_label(size, data_config: DataBuildConfig) -> str:
+    """A study size as the data build names its folder: a size spelled as counts takes the data
+    config's label, whatever order the study lists the sources in."""
+    built = [s for v in data_config.variants for s in data_config.sizes_for(v)]
+    return size_label(next((s for s in built if s == size), size))
+
+
 def _check_sizes(config: StudyConfig, data_config) -> None:
     """Every fine-tuned variant and size of the study must be built by its data config."""
     for variant in (v for v in config.variants if v != "base"):
         if variant not in data_config.variants:
             raise LimacotInputError(f"study variant '{variant}' is not a variant of the data config {config.data} "
                                     f"(it has {sorted(data_config.variants)})")
-        built = [str(s) for s in data_config.sizes_for(variant)]
-        missing = [str(s) for s in config.sizes if str(s) not in built]
+        built = data_config.sizes_for(variant)
+        missing = [size_label(s) for s in config.sizes if s not in built]
+        built = [size_label(s) for s in built]
         if missing:
             raise LimacotInputError(f"study sizes {missing} are not built for variant '{variant}' by {config.data} "
                                     f"(its sizes: {built})")
