@@ -59,6 +59,8 @@ def test_the_rationale_ablation_runs_in_miniature(tiny_study):
         assert f"### {heading}" in markdown
     assert "What it measures: the rationale (same KoCoT questions)." in markdown
     assert markdown.index("### lima+cot vs lima+answer-only") < markdown.index("### lima+answer-only vs lima")
+    twins = markdown[markdown.index("### Twin sources"):]
+    assert "kocot / kocot_answer_only: 8 of 8 pairs kept" in twins  # the data section carries the card's pairs
 
 
 def test_per_seed_data_builds_one_selection_per_training_seed(tiny_study):

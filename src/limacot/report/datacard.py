@@ -18,6 +18,7 @@ from limacot.report.doc import Bullets, Heading, Para, Table
 from limacot.report.study import Study
 
 CONTAMINATION = "## Decontamination"
+TWINS = "## Twin sources"
 
 
 def data_section(study: Study) -> list:
@@ -28,15 +29,20 @@ def data_section(study: Study) -> list:
                               "there is no dataset summary.")] + contamination_blocks(study)
     inputs, pools = manifest.get("inputs", {}), manifest.get("pools", {})
     rows = [[name, PurePath(str(info.get("path", ""))).name, str(info.get("format", "")), _n(info.get("records")),
-             _counts(info.get("skipped")), _counts(info.get("trimmed")), _n(pools.get(name)),
-             f"`{str(info.get('sha256', ''))[:16]}`"] for name, info in inputs.items()]
+             _counts(info.get("filtered")), _counts(info.get("skipped")), _counts(info.get("trimmed")),
+             _n(pools.get(name)), f"`{str(info.get('sha256', ''))[:16]}`"] for name, info in inputs.items()]
     blocks += [Heading(3, "Sources"),
-               Table(["source", "file", "format", "read", "skipped", "trimmed", "after cleaning", "sha256"], rows,
-                     [False, False, False, True, False, False, True, False])]
+               Table(["source", "file", "format", "read", "filtered out", "skipped", "trimmed", "after cleaning",
+                      "sha256"], rows, [False, False, False, True, False, False, False, True, False])]
     removed = manifest.get("removed", {})
     blocks.append(Bullets([f"exact duplicates removed: {_n(removed.get('exact_duplicates'))}",
                            f"near duplicates removed: {_n(removed.get('near_duplicates'))}",
-                           f"contaminated records (overlap with eval sets): {_n(removed.get('contaminated'))}"]))
+                           f"contaminated records (overlap with eval sets): {_n(removed.get('contaminated'))}"]
+                          + ([f"removed with their twin: {_n(removed.get('removed_with_twin'))}"]
+                             if "removed_with_twin" in removed else [])))
+    twins = card_section(study.card or "", TWINS)
+    if twins:
+        blocks += [Heading(3, "Twin sources")] + markdown_blocks(twins)
     outputs = manifest.get("outputs", {})
     blocks += [Heading(3, "Training files"),
                Table(["file", "records", "by source", "sha256"],
