@@ -21,7 +21,7 @@ from limacot.stats.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 
 eval_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
                        help="Few-shot benchmark evaluation on lm-evaluation-harness (KoBEST, KMMLU, HAE-RAE, "
-                            "MMLU, ARC, GSM8K, Ko-GSM8K).")
+                            "MMLU, ARC, GSM8K, Ko-GSM8K, and lm-eval's own tasks).")
 
 
 def register(app: typer.Typer) -> None:
@@ -120,3 +120,5 @@ def list_tasks(as_json: bool = typer.Option(False, "--json", help="Print groups 
     for group, leaves in groups.items():
         shown = ", ".join(leaves[:6]) + (f", ... ({len(leaves)} tasks)" if len(leaves) > 6 else "")
         out_console.print(f"[bold cyan]{group}[/]: {shown}", highlight=False)
+    out_console.print("lm-eval's own tasks and groups can be named too (`lm-eval ls tasks`); these names are the "
+                      "pack's.", highlight=False)

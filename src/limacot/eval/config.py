@@ -23,7 +23,7 @@ from limacot.models.compute import ComputeOptions
 
 
 def _task_names(value: object) -> object:
-    """'kobest, haerae' -> ['kobest', 'haerae'] (a list is split too; anything else is left to validation)."""
+    """'kobest, click' -> ['kobest', 'click'] (a list is split too; anything else is left to validation)."""
     return split_names(value) if isinstance(value, (str, list)) else value
 
 
@@ -35,7 +35,7 @@ class EvalConfig(ComputeOptions):
     model: str = Field("embedded", description="embedded | local dir | hf:org/name | file.gguf")
     tasks: Annotated[list[str], BeforeValidator(_task_names)] = Field(
         ..., min_length=1, description="tasks or groups, comma-separated: kobest, seed-study, english, "
-        "kmmlu_criminal_law ... (`limacot eval list`)")
+        "kmmlu_criminal_law ... (`limacot eval list`), or lm-eval's own (click, kmmlu_hard, haerae ...)")
     num_fewshot: int | None = Field(5, ge=0, description="few-shot examples per task (null: each task's own number)")
     data_dir: str | None = Field(None, description="run offline from the original files laid out as in "
                                  "../shared/data (default: hub datasets)")

@@ -61,8 +61,8 @@ def offline_if_local(data_dir, model: str = "", tasks: list[str] | tuple[str, ..
 
 @lru_cache(maxsize=None)
 def _say_hub_stays_on(names: tuple[str, ...]) -> None:
-    log.warning("limacot eval: %s %s not in limacot's task pack (lm-eval's own) and read data from the hub, so the "
-                "hub stays reachable; --data-dir serves the pack's tasks", ", ".join(names),
+    log.warning("limacot eval: %s %s not in limacot's task pack (lm-eval's own) and read data from the hub, so "
+                "--data-dir does not switch the hub off; it serves the pack's tasks", ", ".join(names),
                 "is" if len(names) == 1 else "are")
 
 
