@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
-from conftest import write_study
+from conftest import STUDY, write_study
+
+from limacot.errors import LimacotInputError
 
 from limacot.io.yaml_config import load_config
 from limacot.report import write_report
@@ -82,14 +86,26 @@ def test_per_seed_data_builds_one_selection_per_training_seed(tiny_study):
     assert len(fixed.of("data")) == 1 and "seed variance is training randomness only" in " ".join(fixed.notes)
 
 
+def _without_chat_template(model: Path, copy: Path) -> None:
+    shutil.copytree(model, copy)
+    config = json.loads((copy / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (copy / "tokenizer_config.json").write_text(json.dumps(config))
+    (copy / "chat_template.jinja").unlink(missing_ok=True)
+
+
+def test_a_local_judge_without_chat_template_is_refused_at_plan_time(tiny_study):
+    _without_chat_template(tiny_study / "tiny", tiny_study / "plain")
+    config = load_config(_ablation_study(tiny_study, judge={**STUDY["judge"], "judge": "plain"}), StudyConfig)
+    with pytest.raises(LimacotInputError, match=r"judge.judge \S*plain: its tokenizer has no chat template"):
+        build_plan(config, tiny_study / "out")
+
+
 def test_dry_run_tells_the_design_and_the_plain_format_of_a_base_without_chat_template(tiny_study):
     """--dry-run names the variants, sizes, comparisons with what they measure, the eval suite, and
     that a base backbone without a chat template answers in the plain format (not a mid-grid failure)."""
-    config = json.loads((tiny_study / "tiny" / "tokenizer_config.json").read_text())
-    config.pop("chat_template", None)
-    (tiny_study / "tiny" / "tokenizer_config.json").write_text(json.dumps(config))
-    (tiny_study / "tiny" / "chat_template.jinja").unlink(missing_ok=True)
-    path = _ablation_study(tiny_study)
+    _without_chat_template(tiny_study / "tiny", tiny_study / "plain")
+    path = _ablation_study(tiny_study, backbones={"tiny": "plain"})
     run = subprocess.run([sys.executable, "-m", "limacot", "run", "--config", str(path), "--out",
                           str(tiny_study / "out"), "--dry-run"], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "COLUMNS": "200"})

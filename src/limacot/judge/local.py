@@ -19,7 +19,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from limacot.models.compute import ComputeOptions, resolve_compute
+from limacot.errors import LimacotInputError
 from limacot.generate.generation import GenerationSettings, answer_batch
+from limacot.generate.prompt_format import has_chat_template
 from limacot.judge.clients import JudgeReply, OnReply
 from limacot.models.loading import load_model, load_tokenizer, resolve_model_spec
 
@@ -47,7 +49,12 @@ class LocalJudge:
         if not requests:
             return
         if self._loaded is None:
-            self._loaded = load_model(self.resolved, self.compute), load_tokenizer(self.resolved)
+            tokenizer = load_tokenizer(self.resolved)
+            if not has_chat_template(tokenizer):
+                raise LimacotInputError(f"judge {self.resolved.source}: its tokenizer has no chat template, so it "
+                                        "is a base model, not one that follows the judge's instructions; use an "
+                                        "instruction-tuned model (e.g. embedded) or an API judge")
+            self._loaded = load_model(self.resolved, self.compute), tokenizer
         step = max(1, concurrency)
         for start in range(0, len(requests), step):
             batch = list(requests[start:start + step])

@@ -208,6 +208,11 @@ def _prompt_format_notes(config: StudyConfig, cells: list[Cell], backbones: _Bac
     out mid-grid."""
     if not config.judge:
         return []
+    judge = config.judge.judge
+    if parse_judge_spec(judge)[0] != "openai" and _known_format(judge) == "plain":
+        raise LimacotInputError(f"judge.judge {judge}: its tokenizer has no chat template, so it is a base model, "
+                                "not one that follows the judge's instructions; use an instruction-tuned model or "
+                                "an API judge")
     notes = []
     for cell in (c for c in cells if c.is_base):
         spec = backbones.pinned(config.backbones[cell.backbone])
@@ -222,6 +227,14 @@ def _prompt_format_notes(config: StudyConfig, cells: list[Cell], backbones: _Bac
                          "Question/Answer format (limacot.generate.prompt_format), its fine-tuned cells in their "
                          "chat template")
     return notes
+
+
+def _known_format(spec: str) -> str | None:
+    """`prompt_format_of(spec)`, or None when it cannot be told yet (a hub model not cached)."""
+    try:
+        return prompt_format_of(spec)
+    except LimacotInputError:
+        return None
 
 
 def job_row(job: Job) -> JobRow:
