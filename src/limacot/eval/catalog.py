@@ -71,7 +71,7 @@ def task_manager(data_dir: str | Path | None = None, names: list[str] | tuple[st
         for name in outside:
             if name not in found:
                 raise _unknown(name, manager)
-        manager.task_index.update(found)
+        manager.task_index.update(found)  # TaskManager.load builds from this index; all_tasks stays the pack's
     return manager
 
 
