@@ -503,7 +503,8 @@ def test_partial_group_and_seeds_that_ran_once(tmp_path):
     rows = []
     for variant, lift in (("base", 0.0), ("lima", 0.05)):
         rows += [(variant, "kmmlu", "acc", 0.3 + lift, -1), (variant, "kmmlu_criminal_law", "acc", 0.3 + lift, -1),
-                 (variant, "gsm8k", "exact_match", 0.1 + lift, -1), (variant, "gsm8k", "exact_match", 0.1 + lift, 1234),
+                 (variant, "gsm8k", "exact_match_strict", 0.1 + lift, -1),
+                 (variant, "gsm8k", "exact_match_strict", 0.1 + lift, 1234),
                  (variant, "arc_challenge", "acc", 0.4 + lift, -1)]
         rows += [(variant, "arc_challenge", "acc", 0.4 + lift, seed) for seed in FEWSHOT_SEEDS]
         rows += [(variant, "kmmlu_criminal_law", "acc", 0.3 + lift + 0.01 * i, seed)

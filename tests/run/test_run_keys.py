@@ -98,6 +98,27 @@ def test_eval_keys_follow_the_eval_data_files(study):
     assert all(second[k] == v for k, v in first.items() if k.startswith(("data", "train", "generate")))
 
 
+def test_eval_keys_follow_the_task_pack_and_the_lm_eval_version(tiny_study, monkeypatch):
+    """A task YAML that changes (prompt, exemplars, metric) or another lm-eval reruns the evals."""
+    import limacot.run.plan as plan_module
+
+    config = load_config(tiny_study / "study.yaml", StudyConfig)
+    first = _keys(config, tiny_study / "out")
+    pack = tiny_study / "tasks"
+    shutil.copytree(plan_module.TASKS_DIR, pack)
+    monkeypatch.setattr(plan_module, "TASKS_DIR", pack)
+    assert _keys(config, tiny_study / "out") == first  # the same content, elsewhere
+    copa = next(pack.rglob("kobest_copa.yaml"))
+    copa.write_text(copa.read_text(encoding="utf-8") + "\n# a changed prompt\n", encoding="utf-8")
+    changed = _keys(config, tiny_study / "out")
+    assert all((changed[k] != v) == k.startswith(("eval", "compare")) for k, v in first.items())
+    real_version = plan_module.metadata.version
+    monkeypatch.setattr(plan_module.metadata, "version",
+                        lambda name: "0.0.1" if name == "lm_eval" else real_version(name))
+    assert all((_keys(config, tiny_study / "out")[k] != v) == k.startswith(("eval", "compare"))
+               for k, v in changed.items())
+
+
 def test_a_local_backbone_is_keyed_by_its_files_not_its_path(tiny_study):
     def keys(backbone: Path) -> dict[str, str]:
         return _keys(load_config(write_study(tiny_study, backbones={"tiny": str(backbone)}), StudyConfig),

@@ -21,6 +21,7 @@ from pathlib import Path
 from limacot.data.build import build_data
 from limacot.eval.compare import compare_runs
 from limacot.eval.config import EvalConfig
+from limacot.eval.scores import metric_base, metric_rows
 from limacot.generate.generation import GenerationSettings, generate_file
 from limacot.io.atomic import atomic_write_json
 from limacot.judge.config import JudgeConfig
@@ -103,20 +104,16 @@ def _eval_rows(plan: Plan, job: Job, out: Path) -> Rows:
     n_samples = results.get("n-samples", {})
     rows: Rows = []
     sql = "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    for task, metrics in results.get("results", {}).items():
-        n = (n_samples.get(task) or {}).get("effective")
-        for name, value in metrics.items():
-            metric, _, flt = name.partition(",")
-            if not isinstance(value, (int, float)) or metric.endswith("_stderr") or metric in NOT_SCORES:
-                continue
-            stderr = metrics.get(f"{metric}_stderr,{flt}")
-            rows.append((sql, (job.cell.id, job.key, task, metric, float(value),
-                               stderr if isinstance(stderr, (int, float)) else None, n, -1)))
+    for row in metric_rows(results.get("results", {})):
+        if row["value"] is None or metric_base(row["metric"]) in NOT_SCORES:
+            continue
+        n = (n_samples.get(row["task"]) or {}).get("effective")
+        rows.append((sql, (job.cell.id, job.key, row["task"], row["metric"], row["value"], row["stderr"], n, -1)))
     variance = results.get("limacot", {}).get("seed_variance", {})
     for task, metrics in variance.items():
         for metric, summary in metrics.items():
             for seed, value in zip(results["limacot"].get("seeds_run", []), summary.get("values", [])):
-                rows.append((sql, (job.cell.id, job.key, task, metric.partition(",")[0], value, None, None, seed)))
+                rows.append((sql, (job.cell.id, job.key, task, metric, value, None, None, seed)))
     return rows
 
 

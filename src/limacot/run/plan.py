@@ -3,7 +3,8 @@
     data      one build for the whole study (one per   key: the data build key (its config and the
               training seed with `data_seed: per_seed`)     content of every file it reads)
     train     per fine-tuned cell                      key: train config, data key/variant/size, model
-    eval      per cell (base evaluates the backbone)   key: eval settings, eval data files, the model's key
+    eval      per cell (base evaluates the backbone)   key: eval settings, eval data files, the model's key,
+                                                            the task pack's YAMLs and the lm-eval version
     generate  per cell, when a judge is configured     key: prompts file, decoding, the model's key
     judge     per compared pair                        key: both generate keys, judge settings
     compare   per compared pair (paired statistics)    key: both eval keys
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+from importlib import metadata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -37,6 +39,7 @@ from limacot import __version__
 from limacot.data.build import build_key
 from limacot.data.config import DataBuildConfig, size_label
 from limacot.errors import LimacotInputError
+from limacot.eval.catalog import TASKS_DIR
 from limacot.generate.prompt_format import prompt_format_of
 from limacot.judge.clients import parse_judge_spec
 from limacot.models.compute import ComputeOptions
@@ -145,11 +148,12 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
         model_of[cell] = (str(job.out / "final"), key, job)
     eval_of, gen_of, numerics = {}, {}, numeric_settings(config.compute)
     eval_data = _eval_data_identity(config)
+    harness = eval_harness_identity()
     for cell in cells:
         spec, model_key, producer = model_of[cell]
         deps = [producer] if producer else []
         inputs = {"eval": config.eval.model_dump(mode="json"), "compute": numerics, "model_key": model_key,
-                  "model": spec, **({"eval_data": eval_data} if eval_data else {})}
+                  "model": spec, "harness": harness, **({"eval_data": eval_data} if eval_data else {})}
         eval_of[cell] = _job(stages, "eval", inputs, {k: v for k, v in inputs.items() if k != "model"}, cell, deps)
         jobs.append(eval_of[cell])
         if config.judge:
@@ -275,6 +279,16 @@ def verdict_settings(judge) -> dict:
 def _judge_identity(spec: str, backbones: _Backbones) -> str | dict:
     """An API judge by its spec (model and endpoint), a local judge model by its content."""
     return spec if parse_judge_spec(spec)[0] == "openai" else backbones.identity(spec)
+
+
+def eval_harness_identity() -> dict:
+    """What scores a document besides the model and the data: the task pack's YAMLs (prompts,
+    exemplars, metrics) by content, and the lm-eval version that runs them."""
+    try:
+        lm_eval = metadata.version("lm_eval")
+    except metadata.PackageNotFoundError:
+        lm_eval = "not installed"
+    return {"task_pack": tree_fingerprint(TASKS_DIR), "lm_eval": lm_eval}
 
 
 def _eval_data_identity(config: StudyConfig) -> str | None:
