@@ -70,6 +70,20 @@ def shared_data() -> Path:
 
 
 @pytest.fixture()
+def hub_cache(tmp_path, monkeypatch) -> Path:
+    """An empty, offline Hugging Face cache (huggingface_hub reads these at call time)."""
+    import huggingface_hub.constants as hub
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    for name, value in (("HF_HUB_CACHE", str(cache)), ("HF_HUB_OFFLINE", "1")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    return cache
+
+
+@pytest.fixture()
 def one_torch_thread():
     """Run with one torch thread: on 2 shared cores OpenMP spinning makes tiny matmuls up to
     100x slower with 2 threads. Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""

@@ -13,10 +13,26 @@ from typer.testing import CliRunner
 
 from limacot.cli import app
 from limacot.errors import LimacotInputError
-from limacot.generate.generation import GenerationSettings, answer, answer_batch, generate_file
-from limacot.generate.prompt_format import (PREAMBLE, STOP_STRING, encode_prompt, has_chat_template,
-                                            prompt_format_of, render_plain)
-from limacot.models.loading import MARKER, converted_dir, load_tokenizer, resolve_model_spec
+from limacot.generate.generation import (
+    GenerationSettings,
+    answer,
+    answer_batch,
+    generate_file,
+)
+from limacot.generate.prompt_format import (
+    PREAMBLE,
+    STOP_STRING,
+    encode_prompt,
+    has_chat_template,
+    prompt_format_of,
+    render_plain,
+)
+from limacot.models.loading import (
+    MARKER,
+    converted_dir,
+    load_tokenizer,
+    resolve_model_spec,
+)
 
 CHAT_JINJA = ("{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '</s>' }}{% endfor %}"
               "{% if add_generation_prompt %}assistant:{% endif %}")
@@ -201,20 +217,6 @@ def test_prompt_format_of_embedded_and_gguf(tmp_path, monkeypatch, tiny_model, b
     save_checkpoint_files(converted, tiny_model, base_tokenizer)
     (converted / MARKER).write_text("{}")
     assert prompt_format_of(gguf) == "plain"  # converted: its saved tokenizer files
-
-
-@pytest.fixture()
-def hub_cache(tmp_path, monkeypatch) -> Path:
-    """An empty, offline Hugging Face cache (huggingface_hub reads these at call time)."""
-    import huggingface_hub.constants as hub
-
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    for name, value in (("HF_HUB_CACHE", str(cache)), ("HF_HUB_OFFLINE", "1")):
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
-    return cache
 
 
 def test_prompt_format_of_a_hub_model_from_the_offline_cache(hub_cache, tiny_model, base_tokenizer):

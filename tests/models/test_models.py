@@ -16,9 +16,9 @@ import pytest
 import torch
 from conftest import build_tiny_llama, build_tiny_tokenizer
 
-from limacot.models import loading as models
 from limacot.errors import LimacotInputError
 from limacot.generate.generation import greedy_answer
+from limacot.models import loading as models
 
 CHATML = ("{% for m in messages %}{{ '<s>' + m['role'] + '\n' + m['content'] + '</s>\n' }}{% endfor %}"
           "{% if add_generation_prompt %}{{ '<s>assistant\n' }}{% endif %}")
@@ -116,20 +116,6 @@ def test_bin_only_directory_is_refused(tmp_path, tiny_model):
     with pytest.raises(LimacotInputError, match="safetensors only") as err:
         models.load_model(str(path))
     assert "pytorch_model.bin" in str(err.value)
-
-
-@pytest.fixture()
-def hub_cache(tmp_path, monkeypatch) -> Path:
-    """An empty, offline Hugging Face cache (huggingface_hub reads these at call time)."""
-    import huggingface_hub.constants as hub
-
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    for name, value in (("HF_HUB_CACHE", str(cache)), ("HF_HUB_OFFLINE", "1")):
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
-    return cache
 
 
 def test_hf_offline_missing_model(hub_cache):
