@@ -225,11 +225,6 @@ def test_greedy_answer_matches_manual_argmax(tiny_model):
     assert answer == tokenizer.decode(new, skip_special_tokens=True).strip()
 
 
-def test_greedy_answer_needs_a_chat_template(tiny_model):
-    with pytest.raises(LimacotInputError, match="chat template"):
-        greedy_answer(tiny_model, build_tiny_tokenizer(), [{"role": "user", "content": "Hi"}])
-
-
 # --- the embedded model (one real conversion for the whole file) ---------------------------
 
 @pytest.fixture(scope="module")
