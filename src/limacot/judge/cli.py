@@ -1,4 +1,5 @@
-"""`limacot judge`: registered on the main app by `register`."""
+"""`limacot judge` and its subcommands (`limacot judge export|import`): registered on the main app by
+`register`. `limacot judge` itself is the group's callback, run when no subcommand is named."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from limacot.errors import LimacotInputError
 from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, config_flag,
                                    handled_errors, out_console, print_json, progress_bars)
 from limacot.io.yaml_config import load_config
@@ -14,16 +16,25 @@ from limacot.judge.config import JudgeConfig
 from limacot.judge.pairwise import dry_run, judge_pairwise, results_table
 
 
+judge_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                        help="Pairwise preference (LIMA protocol), and blinded sheets for human judges.")
+
+
 def register(app: typer.Typer) -> None:
-    app.command("judge")(judge)
+    app.add_typer(judge_app, name="judge")
 
 
+@judge_app.callback()
 def judge(
-    a: Path = typer.Option(..., "--a", help="The reference run A (a `limacot generate` folder or its .jsonl)."),
-    b: List[Path] = typer.Option(..., "--b", help="A run to compare with A; repeat --b for several runs."),
+    ctx: typer.Context,
+    a: Optional[Path] = typer.Option(None, "--a", help="The reference run A (a `limacot generate` folder or its "
+                                     ".jsonl). Required."),
+    b: Optional[List[Path]] = typer.Option(None, "--b", help="A run to compare with A; repeat --b for several runs. "
+                                           "Required."),
     judge_spec: Optional[str] = config_flag(JudgeConfig, "judge", help=f"{JudgeConfig.model_fields['judge'].description}"
                                             ". Required (here or in the --config file)."),
-    out: Path = typer.Option(..., "--out", help="Output folder (summary.json, records.jsonl, table.md, PNG, cache)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (summary.json, records.jsonl, table.md, PNG, "
+                                       "cache). Required."),
     config: Optional[Path] = typer.Option(None, "--config", help="Judge YAML (judge, protocol, HTTP and compute "
                                           "settings); flags override its keys."),
     concurrency: Optional[int] = config_flag(JudgeConfig, "concurrency"),
@@ -47,7 +58,14 @@ def judge(
 ) -> None:
     """Pairwise preference (LIMA protocol): every pair judged in both orders; win/tie/loss and
     "B equal or better than A" with a 95% bootstrap CI, per B run."""
+    if ctx.invoked_subcommand is not None:
+        return
     with handled_errors():
+        missing = [flag for flag, value in (("--a", a), ("--b", b), ("--out", out)) if not value]
+        if missing:
+            raise LimacotInputError(f"limacot judge needs {', '.join(missing)} (the reference run A, one --b per run "
+                                    f"to compare with it, and the output folder); `limacot judge --help` lists the "
+                                    f"options and the subcommands (export, import)")
         check_out_dir(out)
         flags = {"judge": judge_spec, "concurrency": concurrency, "lang": lang, "api_key_env": api_key_env,
                  "max_tokens": max_tokens, "timeout": timeout, "max_retries": max_retries,
