@@ -1,4 +1,4 @@
-"""`limacot judge` and its subcommands (`limacot judge export|import`): registered on the main app by
+"""`limacot judge` and its subcommands (`limacot judge grade|export|import`): registered on the main app by
 `register`. `limacot judge` itself is the group's callback, run when no subcommand is named."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from limacot.errors import LimacotInputError
 from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out_dir, compute_flags, config_flag,
                                    handled_errors, out_console, print_json, progress_bars)
 from limacot.io.yaml_config import load_config
+from limacot.judge.absolute import GradeConfig, grade_runs, grades_table
 from limacot.judge.config import JudgeConfig
 from limacot.judge.pairwise import dry_run, judge_pairwise, results_table
 
@@ -108,3 +109,50 @@ def _show_estimate(estimate: dict) -> None:
         f"(mean {estimate['mean_input_tokens_per_call']:,} per call; counted with {estimate['token_counter']}){note}\n"
         f"output tokens: at most {estimate['max_output_tokens']:,} (calls x --max-tokens)", highlight=False,
         markup=False)
+
+
+@judge_app.command("grade")
+def grade(
+    runs: List[Path] = typer.Argument(..., metavar="GENERATIONS", help="Generations to grade: `limacot generate` "
+                                      "folders or .jsonl files."),
+    judge_spec: Optional[str] = config_flag(GradeConfig, "judge", help=GradeConfig.model_fields["judge"].description
+                                            + ". Required (here or in the --config file)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (summary.json, grades.jsonl, table.md, cache)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Grading YAML (the `limacot judge` keys, less "
+                                          "json_mode and min_coverage, plus samples); flags override its keys."),
+    samples: Optional[int] = config_flag(GradeConfig, "samples"),
+    lang: Optional[str] = config_flag(GradeConfig, "lang"),
+    seed: Optional[int] = config_flag(GradeConfig, "seed"),
+    resamples: Optional[int] = config_flag(GradeConfig, "resamples"),
+    concurrency: Optional[int] = config_flag(GradeConfig, "concurrency"),
+    api_key_env: Optional[str] = config_flag(GradeConfig, "api_key_env"),
+    max_tokens: Optional[int] = config_flag(GradeConfig, "max_tokens"),
+    timeout: Optional[float] = config_flag(GradeConfig, "timeout"),
+    max_retries: Optional[int] = config_flag(GradeConfig, "max_retries"),
+    max_total_wait: Optional[float] = config_flag(GradeConfig, "max_total_wait"),
+    cache: Optional[Path] = config_flag(GradeConfig, "cache"),
+    device: Optional[str] = DEVICE_FLAG,
+    dtype: Optional[str] = DTYPE_FLAG,
+    attn: Optional[str] = ATTN_FLAG,
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Absolute grading (LIMA's 1-6 helpfulness scale): each answer graded by the judge with a
+    rubric, --samples times; per run the mean grade with a 95% bootstrap CI over prompts."""
+    with handled_errors():
+        check_out_dir(out)
+        flags = {"judge": judge_spec, "samples": samples, "lang": lang, "seed": seed, "resamples": resamples,
+                 "concurrency": concurrency, "api_key_env": api_key_env, "max_tokens": max_tokens, "timeout": timeout,
+                 "max_retries": max_retries, "max_total_wait": max_total_wait,
+                 "cache": str(cache) if cache else None, **compute_flags(device, dtype, attn)}
+        settings = load_config(config, GradeConfig, flags, required=("judge",))
+        with progress_bars(show=not as_json) as update:
+            summary = grade_runs(runs, out, settings,
+                                 progress=lambda done, total: update("grade requests", done, total))
+    if as_json:
+        print_json(summary)
+    else:
+        out_console.print(grades_table(summary), highlight=False, markup=False, soft_wrap=True)
+        calls = summary["calls"]
+        out_console.print(f"judge calls: {calls['made']} made, {calls['from_cache']} from the cache "
+                          f"({calls['requests']} distinct requests); results in {out}",
+                          highlight=False, markup=False, soft_wrap=True)
