@@ -25,6 +25,7 @@ from limacot.io.yaml_config import StrictModel
 from limacot.errors import LimacotInputError
 
 log = logging.getLogger(__name__)
+JUDGE_SCORERS = "limacot.judge.selection:"  # scorers that read `selection_judge:` (imported by name, never here)
 
 
 class LoraSettings(StrictModel):
@@ -35,11 +36,35 @@ class LoraSettings(StrictModel):
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
 
+class SelectionJudge(StrictModel):
+    """`selection_judge:` the settings of the judge-based selection scorers. Training never imports
+    the judge: the scorer, imported by name at selection time, reads this block from the run's
+    config.resolved.yaml.
+
+        selection: limacot.judge.selection:absolute_grade          # mean 1-6 grade of each epoch's dev answers
+        selection_judge: {judge: "openai:gpt-4o", samples: 3}
+        # or: the share of dev answers judged equal or better than fixed reference answers
+        selection: limacot.judge.selection:pairwise_vs_reference
+        selection_judge: {judge: "openai:gpt-4o", reference: out/dev-reference}
+    """
+
+    judge: str = Field(..., description="openai:MODEL[@BASE_URL] or a local model spec (as `limacot judge`)")
+    reference: str | None = Field(None, description="pairwise_vs_reference: answers to the dev prompts (a "
+                                  "`limacot generate` folder or .jsonl, the same prompt ids) to compare with")
+    samples: int = Field(1, ge=1, description="absolute_grade: judge replies per answer, averaged per prompt")
+    lang: Literal["auto", "en", "ko"] = "auto"
+    seed: int = Field(0, description="bootstrap seed of the scores' intervals")
+    concurrency: int = Field(4, ge=1)
+    api_key_env: str = "OPENAI_API_KEY"
+    max_tokens: int | None = Field(None, ge=1, description="longest judge reply (default: the judge command's)")
+
+
 class TrainConfig(ComputeOptions):
     """Every training setting. None means "the recipe's value" until resolved.
     device / dtype / attn_implementation are `limacot.models.compute`'s shared fields."""
 
-    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("model", "data", "dev_prompts", "dev_data", "accelerate_config")
+    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("model", "data", "dev_prompts", "dev_data", "accelerate_config",
+                                              "selection_judge.judge", "selection_judge.reference")
 
     recipe: Literal["lima", "sft"] = Field("lima", description="lima | sft (their values: recipes.yaml)")
     model: str = Field("embedded", description="embedded | local dir | hf:org/name | file.gguf")
@@ -69,6 +94,8 @@ class TrainConfig(ComputeOptions):
     stop_after_window: bool = Field(True, description="stop after the save window's last epoch (the schedule "
                                     "still spans all epochs, so the window's checkpoints are a full run's)")
     selection: str | None = Field(None, description="last | min_dev_loss | module:function scorer")
+    selection_judge: SelectionJudge | None = Field(None, description="settings of the judge-based scorers "
+                                                   "(limacot.judge.selection)")
 
     dev_prompts: str | list[str] | None = Field(None, description="JSONL/data file of prompts, or a list")
     dev_max_new_tokens: int = Field(256, ge=1)
@@ -88,6 +115,16 @@ class TrainConfig(ComputeOptions):
         if self.save_window and not 1 <= self.save_window[0] <= self.save_window[1]:
             raise ValueError(f"save_window must be [first, last] epochs with 1 <= first <= last, "
                              f"got {list(self.save_window)}")
+        if (self.selection or "").startswith(JUDGE_SCORERS):
+            judge, pairwise = self.selection_judge, self.selection.endswith(":pairwise_vs_reference")
+            if judge is None:
+                raise ValueError(f"selection '{self.selection}' needs a `selection_judge:` block (judge, ...)")
+            if pairwise and not judge.reference:
+                raise ValueError("selection pairwise_vs_reference needs `selection_judge.reference:` (answers to "
+                                 "the dev prompts to compare each epoch's with)")
+            if pairwise and judge.samples != 1:
+                raise ValueError("selection_judge.samples is for absolute_grade (pairwise_vs_reference judges "
+                                 "each pair once in each order)")
         return self
 
 
