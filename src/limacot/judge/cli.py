@@ -13,8 +13,11 @@ from limacot.io.cli_common import (ATTN_FLAG, DEVICE_FLAG, DTYPE_FLAG, check_out
                                    handled_errors, out_console, print_json, progress_bars)
 from limacot.io.yaml_config import load_config
 from limacot.judge.absolute import GradeConfig, grade_runs, grades_table
-from limacot.judge.config import JudgeConfig
+from limacot.judge.agreement import summary_table
+from limacot.judge.annotation import EXCEL_CELL_LIMIT, export_sheets, import_sheets
+from limacot.judge.config import RESAMPLES, JudgeConfig
 from limacot.judge.pairwise import dry_run, judge_pairwise, results_table
+from limacot.stats.bootstrap import BOOTSTRAP_SEED
 
 
 judge_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
@@ -156,3 +159,52 @@ def grade(
         out_console.print(f"judge calls: {calls['made']} made, {calls['from_cache']} from the cache "
                           f"({calls['requests']} distinct requests); results in {out}",
                           highlight=False, markup=False, soft_wrap=True)
+
+
+@judge_app.command("export")
+def export(
+    judge_out: Path = typer.Argument(..., help="A `limacot judge` output folder (records.jsonl, summary.json)."),
+    out: Path = typer.Option(..., "--out", help="SHEET_DIR: sheet-K.csv/.jsonl for the annotators, key.json for you."),
+    n: Optional[int] = typer.Option(None, "--n", help="Sample N prompts (seeded); every B run's pair of a sampled "
+                                    "prompt is an item. Default: all prompts."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample, the item order, the X/Y draw and the item ids."),
+    annotators: int = typer.Option(1, "--annotators", help="K sheets (sheet-1 ... sheet-K), each with its own X/Y "
+                                   "draw, so agreement between annotators can be measured."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Blinded annotation sheets from a judge output: prompt, answer X, answer Y, an empty `label`
+    (X / Y / tie); which run is X is in SHEET_DIR/key.json only."""
+    with handled_errors():
+        check_out_dir(out)
+        summary = export_sheets(judge_out, out, n=n, seed=seed, annotators=annotators)
+    if as_json:
+        print_json(summary)
+        return
+    over = summary["over_excel_cell_limit"]
+    out_console.print(f"{summary['items']} items ({summary['prompts']} of {summary['prompts_available']} prompts x "
+                      f"{len(summary['b_runs'])} B run(s)) on {summary['annotators']} sheet(s) in {out}: "
+                      f"{', '.join(summary['files'])}. Give the annotators a sheet and instructions.md; keep key.json."
+                      + (f" {over} texts exceed Excel's {EXCEL_CELL_LIMIT:,}-character cell: use the .jsonl sheets or another "
+                         f"spreadsheet for them." if over else ""), highlight=False, markup=False, soft_wrap=True)
+
+
+@judge_app.command("import")
+def import_(
+    sheet_dir: Path = typer.Argument(..., help="The SHEET_DIR `limacot judge export` wrote (its key.json)."),
+    filled: List[Path] = typer.Argument(..., help="Filled sheets (.csv or .jsonl), one per annotator."),
+    out: Path = typer.Option(..., "--out", help="HUMAN_OUT: human.json, labels.jsonl, table.md (in a study: "
+                             "STUDY_DIR/human/<name>, which the report reads)."),
+    resamples: int = typer.Option(RESAMPLES, "--bootstrap", min=1, help="Bootstrap resamples of each 95% CI."),
+    seed: int = typer.Option(BOOTSTRAP_SEED, "--seed", help="Seed of the bootstrap."),
+    as_json: bool = typer.Option(False, "--json", help="Print human.json."),
+) -> None:
+    """Filled sheets back: human win/tie/loss for B and "B equal or better" per annotator and
+    pooled, agreement with the judge and between annotators, each with a 95% bootstrap CI."""
+    with handled_errors():
+        check_out_dir(out)
+        result = import_sheets(sheet_dir, filled, out, resamples=resamples, seed=seed)
+    if as_json:
+        print_json(result)
+    else:
+        out_console.print(summary_table(result) + f"results in {out}", highlight=False, markup=False,
+                          soft_wrap=True)
