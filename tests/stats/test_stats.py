@@ -122,3 +122,98 @@ def test_mean_interval_rule():
 def test_pooled_spread_weighs_each_group_the_same():
     mean, sd = pooled_spread([[0.5, 0.7], [0.6, 0.6, 0.6]])
     assert mean == pytest.approx((0.6 + 0.6) / 2) and sd == pytest.approx((statistics.variance([0.5, 0.7]) / 2) ** 0.5)
+
+
+# --- logistic regression (Firth) and the multi-value bootstrap ------------------------------------
+
+
+def _firth_objective(X, y):
+    """-(log-likelihood + 1/2 log det information), written out independently of the module."""
+    def objective(beta):
+        p = 1 / (1 + np.exp(-(X @ beta)))
+        info = X.T @ (X * (p * (1 - p))[:, None])
+        return -(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)) + 0.5 * np.linalg.slogdet(info)[1])
+    return objective
+
+
+def test_logistic_fit_maximizes_the_firth_penalized_likelihood():
+    from scipy.optimize import minimize
+
+    from limacot.stats.logistic import logistic_fit
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=120)
+    y = (rng.random(120) < 1 / (1 + np.exp(-(0.3 + 0.8 * x)))).astype(float)
+    X = np.column_stack([np.ones_like(x), x])
+    fit = logistic_fit(X, y)
+    best = minimize(_firth_objective(X, y), np.zeros(2), method="BFGS", options={"gtol": 1e-10})
+    assert fit.converged and fit.coef == pytest.approx(best.x, abs=1e-5)
+    assert fit.penalized_loglik == pytest.approx(-best.fun, abs=1e-9)
+    p = 1 / (1 + np.exp(-(X @ np.array(fit.coef))))  # se: the inverse information at the estimate
+    assert fit.se == pytest.approx(np.sqrt(np.diag(np.linalg.inv(X.T @ (X * (p * (1 - p))[:, None])))), rel=1e-6)
+    assert fit.coef[1] == pytest.approx(0.8, abs=0.35)
+
+
+def test_separated_outcomes_get_a_finite_fit_and_a_tiny_likelihood_ratio_p():
+    """A covariate that decides every outcome: plain maximum likelihood runs off to infinity;
+    the penalized fit stays finite, its Wald test would say p > 0.01 (Hauck-Donner), the
+    likelihood ratio says what the data show."""
+    from scipy.stats import norm
+
+    from limacot.stats.logistic import likelihood_ratio_p, logistic_fit
+
+    x = np.linspace(-3, 3, 40)
+    y = (x > 0).astype(float)
+    X = np.column_stack([np.ones_like(x), x])
+    fit = logistic_fit(X, y)
+    assert fit.converged and np.isfinite(fit.coef).all() and fit.coef[1] > 5
+    assert fit.coef[0] == pytest.approx(0, abs=1e-6)  # symmetric: the curve crosses 1/2 at 0
+    assert 2 * norm.sf(fit.coef[1] / fit.se[1]) > 0.01
+    assert likelihood_ratio_p(X, y, 1) < 1e-6
+    assert likelihood_ratio_p(X, np.full(40, 0.5), 1) == pytest.approx(1.0)
+
+
+def test_likelihood_ratio_p_refits_with_the_coefficient_held_at_zero():
+    from scipy.optimize import minimize
+    from scipy.stats import chi2
+
+    from limacot.stats.logistic import likelihood_ratio_p
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=80)
+    y = rng.choice([0.0, 0.5, 1.0], size=80)  # fractional outcomes (ties as halves) are allowed
+    X = np.column_stack([np.ones_like(x), x])
+    objective = _firth_objective(X, y)
+    full = minimize(objective, np.zeros(2), method="BFGS", options={"gtol": 1e-10})
+    null = minimize(lambda b: objective(np.array([b[0], 0.0])), np.zeros(1), method="BFGS", options={"gtol": 1e-10})
+    assert likelihood_ratio_p(X, y, 1) == pytest.approx(chi2.sf(2 * (null.fun - full.fun), 1), rel=1e-5)
+
+
+def test_weighted_fits_equal_fits_on_repeated_rows_and_unidentifiable_ones_are_nan():
+    from limacot.stats.logistic import logistic_coefs, logistic_fit
+
+    x = np.array([-2.0, -1.0, 0.0, 1.0, 2.0, 0.5])
+    y = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.5])
+    X = np.column_stack([np.ones_like(x), x])
+    counts = np.array([[1, 2, 0, 3, 1, 1], [0, 0, 4, 0, 0, 2], [0, 0, 0, 6, 0, 0]])
+    coefs = logistic_coefs(X, y, counts)
+    rows = np.repeat(np.arange(6), counts[0])
+    assert coefs[0] == pytest.approx(logistic_fit(X[rows], y[rows]).coef, abs=1e-6)
+    assert np.isfinite(coefs[1]).all()         # two distinct x values: a slope is identifiable
+    assert np.isnan(coefs[2]).all()            # one x value only: no slope to fit
+
+
+def test_bootstrap_intervals_share_the_resamples_of_bootstrap_interval():
+    from limacot.stats.bootstrap import bootstrap_intervals, resampled_ratio
+
+    values = np.random.default_rng(4).random(30)
+    mean = resampled_mean(values)
+    both = bootstrap_intervals(lambda index: np.column_stack([mean(index), 2 * mean(index)]), 30,
+                               resamples=400, seed=9)
+    one = bootstrap_interval(mean, 30, resamples=400, seed=9)
+    assert both[0] == one
+    assert (both[1].low, both[1].high) == pytest.approx((2 * one.low, 2 * one.high))
+    nan = bootstrap_intervals(lambda index: np.where(index[:, :1] == 0, np.nan, 1.0), 30, resamples=400)
+    assert np.isnan(nan[0].low)                # a failed resample is never dropped silently
+    ratio = resampled_ratio([2, 1, 0], [2, 2, 1])
+    assert ratio(np.array([[0, 1, 2], [0, 0, 1]])).tolist() == pytest.approx([3 / 5, 5 / 6])
