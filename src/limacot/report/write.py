@@ -23,7 +23,7 @@ from typing import Callable
 from limacot import __version__
 from limacot.io.atomic import atomic_write_bytes, atomic_write_text
 from limacot.eval.scores import metric_test
-from limacot.report import aggregate, charts, datacard, deltas, provenance, results, status
+from limacot.report import aggregate, charts, datacard, deltas, human, provenance, results, status
 from limacot.report.doc import Heading, Image, Para, to_html, to_markdown
 from limacot.report.study import Study, load_study
 from limacot.study.cells import size_order
@@ -69,6 +69,7 @@ def build_blocks(study: Study) -> list:
         ("CoT ablation", lambda: charts.ablation_section(study, estimates)),
         ("Few-shot seed variance", lambda: results.fewshot_section(study, aggregate.fewshot_spreads(study))),
         ("Pairwise judgments", lambda: charts.judge_section(study)),
+        ("Human judgments", lambda: human.human_section(study)),
         ("Training data", lambda: datacard.data_section(study)),
         ("Study status", lambda: status.status_section(study)),
         ("Provenance", lambda: provenance.provenance_section(study)),
