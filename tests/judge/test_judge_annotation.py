@@ -356,3 +356,21 @@ def test_cli_export_then_import(judge_out, tmp_path):
     assert both["agreement_3way"]["value"] == 1.0 and human["pairs"][0]["human_human"]["fleiss_kappa"] is None
     missing = runner.invoke(app, ["judge", "export", str(tmp_path), "--out", str(tmp_path / "x")])
     assert missing.exit_code == 2 and "records.jsonl" in missing.output
+
+
+def test_texts_longer_than_an_excel_cell_are_counted(tmp_path):
+    """A hand-made judge output (the fields records.jsonl has): one answer over Excel's 32,767 characters."""
+    out = tmp_path / "J"
+    out.mkdir()
+    records = [{"b_run": "b", "id": str(i), "prompt": f"q{i}", "answer_a": "a" * (40_000 if i == 1 else 10),
+                "answer_b": "b", "outcome": "tie", "orders": {"ab": {"prefers": "a"}, "ba": {"prefers": "b"}}}
+               for i in range(3)]
+    (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps({"judge": "x", "a": {"name": "a"}}), encoding="utf-8")
+    summary = export_sheets(out, tmp_path / "S", annotators=2)
+    assert summary["over_excel_cell_limit"] == 1
+    result = runner.invoke(app, ["judge", "export", str(out), "--out", str(tmp_path / "S2")])
+    assert result.exit_code == 0 and "1 texts exceed Excel's 32,767-character cell" in " ".join(result.output.split())
+    (out / "records.jsonl").write_text(json.dumps({**records[0], "outcome": "won"}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"records.jsonl:line 1: field 'outcome': expected one of win, tie, loss"):
+        export_sheets(out, tmp_path / "S3")

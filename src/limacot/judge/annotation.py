@@ -60,7 +60,7 @@ def export_sheets(judge_out: str | Path, sheet_dir: str | Path, *, n: int | None
                   annotators: int = 1) -> dict:
     """Write the blinded sheets and the key (see the module docstring); returns a summary:
     {"sheet_dir", "files", "annotators", "items", "prompts", "prompts_available", "b_runs",
-    "over_excel_cell_limit"}."""
+    "over_excel_cell_limit" (texts of one sheet longer than an Excel cell holds)}."""
     if annotators < 1:
         raise LimacotInputError(f"--annotators {annotators}: expected 1 or more (one sheet per annotator)")
     if n is not None and n < 1:
@@ -73,7 +73,7 @@ def export_sheets(judge_out: str | Path, sheet_dir: str | Path, *, n: int | None
         {prompts[i] for i in rng.choice(len(prompts), size=n, replace=False)}
     picked = [r for r in records if r["id"] in chosen]
     picked = [picked[i] for i in rng.permutation(len(picked))]
-    key_items, files, long_cells = {}, [], 0
+    key_items, files = {}, []
     for sheet in range(1, annotators + 1):
         rows = []
         for record in picked:
@@ -84,11 +84,11 @@ def export_sheets(judge_out: str | Path, sheet_dir: str | Path, *, n: int | None
             key_items[item] = {"sheet": sheet, "b_run": record["b_run"], "prompt_id": record["id"], "x": x,
                                "judge": record["outcome"], "flipped": record.get("flipped"),
                                "prefers": {o: (record["orders"].get(o) or {}).get("prefers") for o in ("ab", "ba")}}
-        long_cells += sum(len(r[c]) > EXCEL_CELL_LIMIT for r in rows for c in ("prompt", "answer_x", "answer_y"))
         atomic_write_bytes(sheet_dir / f"sheet-{sheet}.csv", sheet_csv(rows))
         atomic_write_jsonl(sheet_dir / f"sheet-{sheet}.jsonl", rows)
         files += [f"sheet-{sheet}.csv", f"sheet-{sheet}.jsonl"]
     b_runs = list(dict.fromkeys(r["b_run"] for r in records))
+    long_cells = sum(len(r[c]) > EXCEL_CELL_LIMIT for r in picked for c in ("prompt", "answer_a", "answer_b"))
     key = {"format": KEY_FORMAT, "judge_out": str(judge_out.resolve()), "a": summary["a"]["name"],
            "judge": summary.get("judge"), "b_runs": b_runs, "seed": seed, "n": n, "annotators": annotators,
            "prompts": len(chosen), "prompts_available": len(prompts), "items": key_items}
