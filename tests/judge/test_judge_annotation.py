@@ -336,6 +336,14 @@ def test_missing_column_wrong_encoding_and_no_labels(judge_out, tmp_path):
         import_sheets(tmp_path / "S", [good, good], tmp_path / "H")
     with pytest.raises(LimacotInputError, match="expected a folder written by `limacot judge`"):
         export_sheets(tmp_path, tmp_path / "S4")
+    long = write_csv(tmp_path / "long.csv", [{**rows[0], "answer_x": "가" * 200_000, "label": "x"}])
+    assert import_sheets(tmp_path / "S", [long], tmp_path / "H")["annotators"][0]["labelled"] == 1  # > csv's 128 KiB
+    judged = tmp_path / "judged"
+    judged.mkdir()
+    (judged / "records.jsonl").write_text("{}\n", encoding="utf-8")
+    (judged / "summary.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(DataError, match="summary.json: field 'a.name': expected a judge summary naming run A"):
+        export_sheets(judged, tmp_path / "S5")
 
 
 def test_cli_export_then_import(judge_out, tmp_path):

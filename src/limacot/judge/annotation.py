@@ -106,7 +106,14 @@ def read_judge_out(judge_out: Path) -> tuple[dict, list[dict]]:
     if not all(f.is_file() for f in files):
         raise LimacotInputError(f"{judge_out}: expected a folder written by `limacot judge` (holding summary.json "
                                 f"and records.jsonl)")
-    summary = json.loads(files[0].read_text(encoding="utf-8"))
+    try:
+        summary = json.loads(files[0].read_text(encoding="utf-8"))
+        a_name = summary["a"]["name"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise DataError(str(files[0]), None, "a.name", "a judge summary naming run A (as `limacot judge` writes it)",
+                        "bad_summary", got=f"{type(err).__name__}: {err}") from None
+    if not isinstance(a_name, str):
+        raise DataError(str(files[0]), None, "a.name", "run A's name", "bad_summary", got=_shown(a_name))
     records = []
     for where, row in _json_lines(files[1]):
         for field, kind in (("b_run", str), ("id", str), ("prompt", str), ("answer_a", str), ("answer_b", str),
@@ -262,14 +269,18 @@ def _sheet_rows(path: Path) -> list[tuple[str, dict]]:
                         "encoding") from None
     header = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=header.count)  # a spreadsheet set to another locale may use ; or tab
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    reader.fieldnames = [(name or "").strip().casefold() for name in (reader.fieldnames or [])]
-    for column in REQUIRED:
-        if column not in reader.fieldnames:
-            raise DataError(str(path), "row 1", column, f"a column named '{column}' in the header (a sheet's header: "
-                            f"{', '.join(COLUMNS)})", "missing_column", got=f"columns {reader.fieldnames}")
-    return [(f"row {number}", row) for number, row in enumerate(reader, start=2)
-            if any((value or "").strip() for value in row.values() if isinstance(value, str))]
+    limit = csv.field_size_limit(1 << 30)  # an answer may be longer than csv's default 128 KiB field
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        reader.fieldnames = [(name or "").strip().casefold() for name in (reader.fieldnames or [])]
+        for column in REQUIRED:
+            if column not in reader.fieldnames:
+                raise DataError(str(path), "row 1", column, f"a column named '{column}' in the header (a sheet's "
+                                f"header: {', '.join(COLUMNS)})", "missing_column", got=f"columns {reader.fieldnames}")
+        return [(f"row {number}", row) for number, row in enumerate(reader, start=2)
+                if any((value or "").strip() for value in row.values() if isinstance(value, str))]
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _json_lines(path: Path) -> list[tuple[str, dict]]:

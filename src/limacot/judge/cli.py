@@ -165,8 +165,8 @@ def grade(
 def export(
     judge_out: Path = typer.Argument(..., help="A `limacot judge` output folder (records.jsonl, summary.json)."),
     out: Path = typer.Option(..., "--out", help="SHEET_DIR: sheet-K.csv/.jsonl for the annotators, key.json for you."),
-    n: Optional[int] = typer.Option(None, "--n", help="Sample N prompts (seeded); every B run's pair of a sampled "
-                                    "prompt is an item. Default: all prompts."),
+    n: Optional[int] = typer.Option(None, "--n", help="Sample N prompts (seeded; all when N is larger); every B "
+                                    "run's pair of a sampled prompt is an item. Default: all prompts."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sample, the item order, the X/Y draw and the item ids."),
     annotators: int = typer.Option(1, "--annotators", help="K sheets (sheet-1 ... sheet-K), each with its own X/Y "
                                    "draw, so agreement between annotators can be measured."),
