@@ -15,11 +15,8 @@ older cache file that holds one is read without it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from limacot.io.fingerprint import sha256_json
-from limacot.judge.clients import redact_value
-from limacot.io.journal import Journal, read_journal
+from limacot.models.api import ReplyCache
 
 
 def request_key(identity: dict, messages: list[dict]) -> str:
@@ -27,37 +24,4 @@ def request_key(identity: dict, messages: list[dict]) -> str:
     return sha256_json({"judge": identity, "messages": messages})
 
 
-class JudgeCache:
-    """Replies by request key, backed by an append-only JSONL file."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._entries = {row["key"]: _entry(row["key"], row["text"], row.get("usage"))
-                         for row in read_journal(self.path) if "key" in row and "text" in row}
-        self._journal: Journal | None = None
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._entries
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: str) -> dict | None:
-        return self._entries.get(key)
-
-    def put(self, key: str, text: str, usage: dict | None) -> None:
-        entry = _entry(key, text, usage)
-        if self._journal is None:
-            self._journal = Journal(self.path)
-        self._journal.append(entry)
-        self._entries[key] = entry
-
-    def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
-
-
-def _entry(key: str, text, usage) -> dict:
-    """A cache line, with every registered secret removed from the reply and its usage."""
-    return {"key": key, "text": redact_value(text), "usage": redact_value(usage)}
+JudgeCache = ReplyCache  # replies by request key, backed by an append-only JSONL file (limacot.models.api)

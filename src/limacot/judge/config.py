@@ -18,26 +18,20 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field
 
-from limacot.io.yaml_config import StrictModel
 from limacot.judge.instructions import LANGS
+from limacot.models.api import ApiOptions
 from limacot.models.compute import ComputeOptions
 
 RESAMPLES = 2000  # bootstrap resamples of a B run's 95% interval, unless the config says otherwise
 
 
-class HttpOptions(StrictModel):
-    """How a judge is asked: mostly the HTTP judge's transport (defaults suit a hosted API);
-    `max_tokens` and `json_mode` apply to local judges too (see limacot.judge.local)."""
+class HttpOptions(ApiOptions):
+    """How a judge is asked: the HTTP transport (`limacot.models.api.ApiOptions`; defaults suit a
+    hosted API), plus `max_tokens` and `json_mode`, which apply to local judges too (see
+    limacot.judge.local)."""
 
     model_config = ConfigDict(frozen=True)
 
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
-    timeout: float = Field(120.0, gt=0, description="seconds to wait for one API response")
-    max_retries: int = Field(5, ge=0, description="retries per request on 429/5xx/timeouts/dropped connections")
-    backoff: float = Field(1.0, ge=0, description="seconds before the first retry, doubled for each next one")
-    max_backoff: float = Field(30.0, ge=0, description="longest wait between two attempts, in seconds")
-    max_total_wait: float = Field(600.0, ge=0, description="seconds one API request may take in all, retries and "
-                                  "backoff included; no retry starts past it")
     json_mode: Literal["auto", "on", "off"] = Field("auto", description="auto | on: API judges are asked for JSON, "
                                                     "local judges choose 1/2/tie by likelihood; off: free text, "
                                                     "read by the parser")
