@@ -217,3 +217,19 @@ def test_bootstrap_intervals_share_the_resamples_of_bootstrap_interval():
     assert np.isnan(nan[0].low)                # a failed resample is never dropped silently
     ratio = resampled_ratio([2, 1, 0], [2, 2, 1])
     assert ratio(np.array([[0, 1, 2], [0, 0, 1]])).tolist() == pytest.approx([3 / 5, 5 / 6])
+
+
+def test_small_separated_resamples_fit_without_blowing_up():
+    """Bootstrap resamples of a few prompts at two lengths, outcomes split by length: a full
+    Newton step overshoots to where the information is singular; halving keeps every fit finite."""
+    from limacot.stats.logistic import logistic_coefs
+
+    x = np.array([-1.0, -1.0, 0.2, 1.0, 1.0, 1.0])
+    y = np.array([0.0, 0.0, 0.5, 1.0, 1.0, 1.0])
+    X = np.column_stack([np.ones_like(x), x])
+    index = np.random.default_rng(0).integers(0, 6, size=(300, 6))
+    counts = np.stack([np.bincount(row, minlength=6) for row in index])
+    coefs = logistic_coefs(X, y, counts)
+    identifiable = np.array([len(set(x[row > 0])) > 1 for row in counts])  # two x values or more
+    assert np.isfinite(coefs[identifiable]).all() and np.isnan(coefs[~identifiable]).all()
+    assert (coefs[identifiable][:, 1] > 0).all()

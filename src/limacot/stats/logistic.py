@@ -28,6 +28,8 @@ MAX_STEP = 5.0    # a Newton step changes a coefficient by at most 5 x max(1, la
                   # separation, yet a coefficient that must grow large (a steep length effect) gets there
 TOLERANCE = 1e-7  # converged: no coefficient moves by more than this x max(1, its size) in a step
 ITERATIONS = 1000  # near separation the steps shrink slowly (by about a fifth per step)
+HALVINGS = 40
+GAIN_TOLERANCE = 1e-10  # converged, too: a step that raises the penalized log-likelihood by less than this
 
 
 @dataclass(frozen=True)
@@ -77,33 +79,57 @@ def logistic_coefs(X, y, weights) -> np.ndarray:
 
 def _newton(X: np.ndarray, y: np.ndarray, weights: np.ndarray, held: np.ndarray):
     """Newton steps on the penalized likelihood for R weightings at once; coefficients `held` stay
-    0. The Firth-modified score is X'(w (y - p) + h (1/2 - p)), h the hat matrix's diagonal.
-    Returns (coef [R, k], information [R, k, k], iterations, converged [R])."""
+    0. The Firth-modified score X'(w (y - p) + h (1/2 - p)) (h: the hat matrix's diagonal) is the
+    penalized likelihood's gradient, and information^-1 x score an ascent direction: a step that
+    does not raise the penalized likelihood is halved until it does (at most HALVINGS times, then
+    not taken). A fit has converged when its step or its gain is negligible. Returns (coef [R, k],
+    information [R, k, k], iterations, converged [R])."""
     free = ~held
     coef = np.zeros((weights.shape[0], X.shape[1]))
+    current, info = _objective(X, y, weights, coef)
     converged = np.zeros(weights.shape[0], dtype=bool)
+    active = np.arange(weights.shape[0])
     for iteration in range(1, ITERATIONS + 1):
-        p = expit(coef @ X.T)                                               # [R, n]
-        v = weights * p * (1 - p)
-        info = np.einsum("rn,ni,nj->rij", v, X, X)
-        hat = v * np.einsum("ni,rij,nj->rn", X, np.linalg.inv(info), X)
-        score = (weights * (y - p) + hat * (0.5 - p)) @ X                   # [R, k]
-        step = np.zeros_like(coef)
-        block = info[:, free][:, :, free]
-        step[:, free] = np.linalg.solve(block, score[:, free][..., None])[..., 0]
-        largest = np.abs(step).max(axis=1)
-        cap = MAX_STEP * np.maximum(1.0, np.abs(coef).max(axis=1))
-        step *= np.minimum(1.0, cap / np.maximum(largest, 1e-300))[:, None]
-        coef += step
-        converged = largest < TOLERANCE * np.maximum(1.0, np.abs(coef).max(axis=1))
-        if converged.all():
+        w, b, inf = weights[active], coef[active], info[active]
+        p = expit(b @ X.T)                                                  # [A, n]
+        hat = w * p * (1 - p) * np.einsum("ni,rij,nj->rn", X, np.linalg.inv(inf), X)
+        score = (w * (y - p) + hat * (0.5 - p)) @ X                         # [A, k]
+        step = np.zeros_like(b)
+        step[:, free] = np.linalg.solve(inf[:, free][:, :, free], score[:, free][..., None])[..., 0]
+        cap = MAX_STEP * np.maximum(1.0, np.abs(b).max(axis=1))
+        step *= np.minimum(1.0, cap / np.maximum(np.abs(step).max(axis=1), 1e-300))[:, None]
+        value, new_info = _objective(X, y, w, b + step)
+        for _ in range(HALVINGS):
+            worse = np.flatnonzero(~(value >= current[active]))             # NaN (a singular point) is worse
+            if not len(worse):
+                break
+            step[worse] /= 2
+            value[worse], new_info[worse] = _objective(X, y, w[worse], b[worse] + step[worse])
+        kept = value >= current[active]
+        step[~kept] = 0.0
+        gain = np.where(kept, value - current[active], 0.0)
+        coef[active] = b + step
+        current[active] = np.where(kept, value, current[active])
+        info[active] = np.where(kept[:, None, None], new_info, inf)
+        done = (np.abs(step).max(axis=1) < TOLERANCE * np.maximum(1.0, np.abs(coef[active]).max(axis=1))) \
+            | (gain < GAIN_TOLERANCE)
+        converged[active[done]] = True
+        active = active[~done]
+        if not len(active):
             break
     return coef, info, iteration, converged
 
 
-def _penalized_loglik(X: np.ndarray, y: np.ndarray, coef: np.ndarray) -> float:
-    eta = X @ coef
-    loglik = np.sum(y * -np.logaddexp(0, -eta) + (1 - y) * -np.logaddexp(0, eta))
+def _objective(X: np.ndarray, y: np.ndarray, weights: np.ndarray, coef: np.ndarray):
+    """(penalized log-likelihood [R], information [R, k, k]) at coef [R, k]; -inf where the
+    information is singular."""
+    eta = coef @ X.T
+    loglik = np.sum(weights * (y * -np.logaddexp(0, -eta) + (1 - y) * -np.logaddexp(0, eta)), axis=1)
     p = expit(eta)
-    _, logdet = np.linalg.slogdet(X.T @ (X * (p * (1 - p))[:, None]))
-    return float(loglik + 0.5 * logdet)
+    info = np.einsum("rn,ni,nj->rij", weights * p * (1 - p), X, X)
+    sign, logdet = np.linalg.slogdet(info)
+    return np.where(sign > 0, loglik + 0.5 * logdet, -np.inf), info
+
+
+def _penalized_loglik(X: np.ndarray, y: np.ndarray, coef) -> float:
+    return float(_objective(X, y, np.ones((1, len(y))), np.asarray(coef, dtype=float)[None, :])[0][0])
