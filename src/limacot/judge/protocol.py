@@ -18,10 +18,21 @@ Requests identical across B runs (or already in the cache) are sent once. A B ru
 every prompt of A, or at least the share `min_coverage` allows (`check_coverage`); prompts only
 one side answered are left out and counted. `summarize` counts a B run's outcomes into LIMA's
 headline rate, "B equal or better than A", and its bootstrap interval.
+
+A flip counts as a tie and a tie as "equal or better", so a position-biased judge pushes the
+both-orders rate up (one that always answers "1" reads 100%). `preference_table` therefore adds,
+from the same verdicts (no extra call):
+
+    single order       per prompt ONE of its two verdicts, the order drawn by `single_order`
+                       (seeded, per prompt id) - LIMA's setting, where each pair was shown once:
+                       the rate comparable with LIMA's 43% / 58% / 65%
+    win + tie/2        both orders, a tie (or flip) half a win
+    flip rate          decided prompts whose two verdicts prefer different runs
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -206,8 +217,9 @@ def combine(ab: str | None, ba: str | None) -> str:
     return "tie"
 
 
-def judged_record(pair: Pair, cache: JudgeCache) -> dict:
-    """The per-prompt record: both raw judge texts, both parsed verdicts, and B's outcome."""
+def judged_record(pair: Pair, cache: JudgeCache, seed: int = 0) -> dict:
+    """The per-prompt record: both raw judge texts, both parsed verdicts, B's outcome, and the
+    order the single-order table counts for this prompt (`single_order(seed, id)`)."""
     orders = {}
     for order in ORDERS:
         entry = cache.get(pair.keys[order]) or {}
@@ -218,7 +230,8 @@ def judged_record(pair: Pair, cache: JudgeCache) -> dict:
     outcome = combine(orders["ab"]["prefers"], orders["ba"]["prefers"])
     flipped = {orders["ab"]["prefers"], orders["ba"]["prefers"]} == {"a", "b"}
     return {"b_run": pair.b_run, "id": pair.id, "prompt": pair.prompt, "answer_a": pair.answer_a,
-            "answer_b": pair.answer_b, "outcome": outcome, "flipped": flipped, "orders": orders}
+            "answer_b": pair.answer_b, "outcome": outcome, "flipped": flipped,
+            "single_order": single_order(seed, pair.id), "orders": orders}
 
 
 def summarize(outcomes: list[str], *, resamples: int = RESAMPLES, seed: int = 0, flips: int = 0) -> dict:
@@ -245,3 +258,46 @@ def summarize(outcomes: list[str], *, resamples: int = RESAMPLES, seed: int = 0,
             "unparseable": counts["unparseable"], "decided": len(decided), "flipped": flips,
             "b_equal_or_better": rate, "b_better": counts["win"] / len(decided) if decided else None,
             "ci95": ci}
+
+
+def single_order(seed: int, prompt_id: str) -> str:
+    """The order ("ab" or "ba") whose verdict counts for `prompt_id` in the single-order table: a
+    hash of (seed, prompt id), so each prompt's draw is fixed by the seed alone (adding prompts
+    or B runs changes no other prompt's draw, and every B run uses the same order per prompt)."""
+    digest = hashlib.sha256(f"{seed}\x00{prompt_id}".encode("utf-8")).digest()
+    return ORDERS[digest[0] & 1]
+
+
+def single_outcome(record: dict) -> str:
+    """B's outcome from the verdict of the record's `single_order` alone."""
+    prefers = record["orders"][record["single_order"]]["prefers"]
+    return {"b": "win", "a": "loss", "tie": "tie", None: "unparseable"}[prefers]
+
+
+def preference_table(records: list[dict], *, resamples: int = RESAMPLES, seed: int = 0) -> dict:
+    """The LIMA-comparable numbers of one B run's records (each with its `single_order`):
+
+        {"single_order": {"n", "win", "tie", "loss", "unparseable", "decided", "b_equal_or_better",
+                          "b_better", "ci95", "shown_first": {"a": prompts shown as ab, "b": as ba}},
+         "b_win_half_tie": (win + tie/2) / decided, "b_win_half_tie_ci95": [lo, hi],
+         "flip_rate": flipped / decided, "flip_rate_ci95": [lo, hi]}
+
+    Intervals: percentile bootstrap over prompts, seeded with `seed`; None when nothing was decided.
+    """
+    single = summarize([single_outcome(r) for r in records], resamples=resamples, seed=seed)
+    del single["flipped"]
+    single["shown_first"] = {"a": sum(r["single_order"] == "ab" for r in records),
+                             "b": sum(r["single_order"] == "ba" for r in records)}
+    decided = [r for r in records if r["outcome"] != "unparseable"]
+    half = _mean_ci([{"win": 1.0, "tie": 0.5, "loss": 0.0}[r["outcome"]] for r in decided], resamples, seed)
+    flips = _mean_ci([float(r["flipped"]) for r in decided], resamples, seed)
+    return {"single_order": single, "b_win_half_tie": half[0], "b_win_half_tie_ci95": half[1],
+            "flip_rate": flips[0], "flip_rate_ci95": flips[1]}
+
+
+def _mean_ci(values: list[float], resamples: int, seed: int) -> tuple[float | None, list[float] | None]:
+    """The mean of `values` and its bootstrap interval (4 decimals); (None, None) for no values."""
+    if not values:
+        return None, None
+    interval = bootstrap_interval(resampled_mean(values), len(values), resamples=resamples, seed=seed)
+    return sum(values) / len(values), [round(interval.low, 4), round(interval.high, 4)]
