@@ -1,7 +1,6 @@
-"""The chart sections: scaling curves, the CoT ablation and the judge's win/tie/loss bars.
+"""The chart sections: scaling curves and the CoT ablation (the judge's charts: `judging`).
 Each section prepares the series from the same estimates the tables show, draws the PNG
-(`plots`; the judge's bars: `limacot.judge.plot`) and returns blocks with the image, or a
-sentence saying why there is none.
+(`plots`) and returns blocks with the image, or a sentence saying why there is none.
 
 Sizes on the x axis are the number of training examples: the record count the data manifest
 gives for `<variant>/<size>/train.jsonl` (so "all" becomes its real count), else the size itself.
@@ -11,16 +10,13 @@ from __future__ import annotations
 
 from limacot.eval.scores import primary_metric
 from limacot.io import figures
-from limacot.judge.plot import Verdict, preference_chart
 from limacot.report import aggregate, plots
 from limacot.report.aggregate import KNOWN_VARIANTS
-from limacot.report.doc import Bullets, Heading, Image, Para, Table
-from limacot.report.results import DASH, fmt
+from limacot.report.doc import Heading, Image, Para
 from limacot.report.study import Study
 from limacot.study.cells import BASE
 
 ABLATION = KNOWN_VARIANTS  # the CoT ablation draws every known variant, base for reference
-COUNTS = ("wins", "ties", "losses", "unparseable", "n")
 
 
 def chart_tasks(estimates: dict) -> tuple[list[tuple[str, str]], str]:
@@ -114,85 +110,3 @@ def _ablation_group(study: Study, estimates: dict, backbone: str, tasks: list) -
     label += f"; no numbers for {', '.join(absent)}" if absent else ""
     names = aggregate.task_labels(study)
     return plots.Group(backbone, label, [f"{names.get(t, t)}\n({m})" for t, m in tasks], bars)
-
-
-def judge_section(study: Study) -> list:
-    blocks: list = [Heading(2, "Pairwise judgments")]
-    judge = study.config.get("judge")
-    if not study.judgments:
-        if not judge and study.config:
-            return blocks + [Para("No judge configured (the study config has no `judge:` section), so there are "
-                                  "no pairwise judgments.")]
-        name = (judge or {}).get("judge", "unknown")
-        return blocks + [Para(f"Judge `{name}` configured, but no judgments are recorded yet "
-                              f"(see Study status for the judge stages).")]
-    rows = sorted(study.judgments,
-                  key=lambda r: (r["judge"], study.cell_order(r["a_cell"]), study.cell_order(r["b_cell"])))
-    blocks.append(Para("LIMA protocol: per prompt the judge compares A's and B's answers (both orders); "
-                       "\"B equal or better\" = (B wins + ties) / decided prompts, unparseable verdicts left out; "
-                       "95% CI: bootstrap over prompts. Order flips: decided prompts whose verdict changed when "
-                       "the two answers swapped places (position bias, not preference); they count as ties, so "
-                       "read \"B equal or better\" beside its flip rate."))
-    undecided = [line for r in rows if (line := undecided_warning(r))]
-    if undecided:
-        blocks += [Para("The judge did not decide:"), Bullets(undecided)]
-    if not (missing := figures.matplotlib_missing()):
-        several = (len({x["judge"] for x in rows}) > 1, len(aggregate.backbones(study)) > 1)
-        verdicts = [Verdict(_pair_label(study, r, *several), r["n"] or 0, r["wins"] or 0, r["ties"] or 0,
-                            r["losses"] or 0, r["unparseable"] or 0, r["rate"], r["ci_low"], r["ci_high"],
-                            r.get("flipped"))
-                    for r in rows]
-        png = preference_chart(verdicts, "Pairwise preference (B vs A)")
-        blocks.append(Image("judge.png", "Judge win/tie/loss", png))
-    else:
-        blocks.append(Para(missing))
-    table = [[r["a_cell"], r["b_cell"], r["judge"]] + [DASH if r[k] is None else str(r[k]) for k in COUNTS]
-             + [fmt(r["rate"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if r["ci_low"] is not None else DASH,
-                flips_text(r)]
-             for r in rows]
-    return blocks + [Table(["A", "B", "judge", "B wins", "ties", "A wins", "unparseable", "n", "B equal or better",
-                            "95% CI", "order flips"], table, [False] * 3 + [True] * 8)]
-
-
-def decided(row: dict) -> int:
-    return (row["wins"] or 0) + (row["ties"] or 0) + (row["losses"] or 0)
-
-
-def flips_text(row: dict) -> str:
-    """'12 (24.0%)' of the decided prompts; 'not recorded' for a store written before flips were."""
-    if row.get("flipped") is None:
-        return "not recorded"
-    share = f" ({100 * row['flipped'] / decided(row):.1f}%)" if decided(row) else ""
-    return f"{row['flipped']}{share}"
-
-
-def undecided_warning(row: dict) -> str:
-    """A sentence when every decided verdict is a tie (flipped or not): then "B equal or better"
-    is 100% whatever the answers were, and says nothing. '' otherwise."""
-    n = decided(row)
-    if not n or row["wins"] or row["losses"]:
-        return ""
-    pair = f"`{row['b_cell']}` vs `{row['a_cell']}` ({row['judge']})"
-    flipped = row.get("flipped")
-    if flipped == n:
-        what = f"all {n} verdicts flipped with the order"
-    elif flipped is None:
-        what = f"all {n} verdicts were ties (order flips not recorded)"
-    else:
-        what = f"all {n} verdicts were ties ({flipped} flipped with the order)"
-    return f"{pair}: {what}: the judge did not decide, so its 100% \"B equal or better\" means nothing."
-
-
-def _pair_label(study: Study, row: dict, with_judge: bool, with_backbone: bool) -> str:
-    label = f"{_short(study, row['b_cell'], with_backbone)} vs {_short(study, row['a_cell'], with_backbone)}"
-    return f"{label} ({row['judge']})" if with_judge else label
-
-
-def _short(study: Study, cell_id: str, with_backbone: bool) -> str:
-    """'smol/base/-/s0' -> 'smol/base' (or 'base'); 'smol/lima/20/s0' -> 'lima/20/s0' without the
-    backbone (from the cells table; an id it lacks as it is)."""
-    cell = study.cell(cell_id)
-    if cell is None:
-        return cell_id
-    parts = [cell.variant] + ([] if cell.is_base else [cell.size, f"s{cell.seed}"])
-    return "/".join([cell.backbone] * with_backbone + parts)

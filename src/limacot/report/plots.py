@@ -1,7 +1,7 @@
 """The report's own charts as PNG bytes (`limacot.io.figures`: the house style; Okabe-Ito colours,
 which stay distinguishable under the common colour-vision deficiencies). Each function takes
 plain series prepared by the sections and returns the PNG; none reads the study itself. The
-judge's preference chart is the judge's own (`limacot.judge.plot`).
+judge's charts (preference, position and length bias) are the judge's own (`limacot.judge.plot`).
 
     scaling_chart([Panel("kobest_copa", "acc", [Line("lima", "smol", [10, 20], [.5, .6], [.4, .5], [.6, .7])],
                          [Ref("smol", .45, .40, .50)])])        -> one subplot per task

@@ -22,10 +22,13 @@ or the new one, never a partial row. Tables (each row type below is its TypedDic
                                                                      each metric's delta, CI and p of
                                                                      its own test; p_holm on the
                                                                      task's primary metric only
-    judgments(a_cell, b_cell, judge, wins, ties, losses, unparseable, rate, ci_low, ci_high, n, flipped)
-                                                                     pairwise judge outcomes; flipped:
-                                                                     prompts whose verdict changed with
-                                                                     the order (counted as ties)
+    judgments(a_cell, b_cell, judge, wins, ties, losses, unparseable, rate, ci_low, ci_high, n, flipped,
+              single_*, half_tie_*, flip_rate*, first_*, length_*, lc_*)
+                                                                     pairwise judge outcomes (JudgmentRow);
+                                                                     flipped: prompts whose verdict changed
+                                                                     with the order (counted as ties); the
+                                                                     single-order table, win + tie/2, flip
+                                                                     rate, position and length bias
     provenance(key PK, value)                                        git commit, package versions...
 
 A pair's compare and judge runs have the pair's id ('A vs B', `limacot.study.cells.Pair.id`) as
@@ -76,11 +79,21 @@ CREATE TABLE IF NOT EXISTS judgments (
 CREATE TABLE IF NOT EXISTS provenance (key TEXT PRIMARY KEY, value TEXT);
 """
 TABLES = ("cells", "jobs", "stage_runs", "metrics", "comparisons", "judgments", "provenance")
-ADDED_COLUMNS = {"judgments": {"flipped": "INTEGER"}}  # added to a store created before they existed
+# judgments columns after the first ones, added to a store created before they existed (None there)
+JUDGMENT_ADDED = {"flipped": "INTEGER", "single_wins": "INTEGER", "single_ties": "INTEGER",
+                  "single_losses": "INTEGER", "single_unparseable": "INTEGER", "single_rate": "REAL",
+                  "single_ci_low": "REAL", "single_ci_high": "REAL", "half_tie_rate": "REAL", "half_tie_ci_low": "REAL",
+                  "half_tie_ci_high": "REAL", "flip_rate": "REAL", "flip_ci_low": "REAL", "flip_ci_high": "REAL",
+                  "first_share": "REAL", "first_ci_low": "REAL", "first_ci_high": "REAL", "first_n": "INTEGER",
+                  "length_n": "INTEGER", "length_intercept": "REAL", "length_slope": "REAL",
+                  "length_slope_low": "REAL", "length_slope_high": "REAL", "length_p": "REAL",
+                  "length_raw_rate": "REAL", "lc_rate": "REAL", "lc_ci_low": "REAL", "lc_ci_high": "REAL",
+                  "length_bins": "TEXT"}
+ADDED_COLUMNS = {"judgments": JUDGMENT_ADDED}  # added to a store created before they existed
 COMPARISON_COLUMNS = ("kind", "task", "a_cell", "b_cell", "metric", "delta", "ci_low", "ci_high", "p_value",
                       "p_holm", "n")
 JUDGMENT_COLUMNS = ("a_cell", "b_cell", "judge", "wins", "ties", "losses", "unparseable", "rate", "ci_low",
-                    "ci_high", "n", "flipped")
+                    "ci_high", "n") + tuple(JUDGMENT_ADDED)
 JOB_COLUMNS = ("label", "key", "stage", "cell_id", "a_cell", "b_cell", "deps", "output", "position")
 Rows = list[tuple[str, tuple]]
 
@@ -159,7 +172,36 @@ class JudgmentRow(TypedDict):
     ci_low: float | None
     ci_high: float | None
     n: int | None
-    flipped: int | None        # None in a store written before flips were recorded
+    # None in a store written before they were recorded, or from a summary.json that lacks them:
+    flipped: int | None        # prompts whose verdict changed with the order
+    single_wins: int | None    # the single-order table (each prompt judged in one order, LIMA's setting)
+    single_ties: int | None
+    single_losses: int | None
+    single_unparseable: int | None
+    single_rate: float | None  # B equal or better in a single order: comparable with LIMA's 43/58/65%
+    single_ci_low: float | None
+    single_ci_high: float | None
+    half_tie_rate: float | None  # (win + tie/2) / decided, both orders
+    half_tie_ci_low: float | None
+    half_tie_ci_high: float | None
+    flip_rate: float | None    # flipped / decided
+    flip_ci_low: float | None
+    flip_ci_high: float | None
+    first_share: float | None  # decisive verdicts preferring the first-shown answer (position bias)
+    first_ci_low: float | None
+    first_ci_high: float | None
+    first_n: int | None        # decisive verdicts
+    length_n: int | None       # decided prompts in the length fit
+    length_intercept: float | None
+    length_slope: float | None  # log-odds of B preferred per doubling of B's length over A's
+    length_slope_low: float | None
+    length_slope_high: float | None
+    length_p: float | None
+    length_raw_rate: float | None  # win + tie/2 over the fitted prompts
+    lc_rate: float | None      # the fit at equal lengths: length-controlled win + tie/2
+    lc_ci_low: float | None
+    lc_ci_high: float | None
+    length_bins: str | None    # JSON [[mean log2 length ratio, mean outcome, prompts], ...]
 
 
 def cell_row(cell: Cell) -> CellRow:
@@ -197,14 +239,42 @@ def comparison_rows(kind: str, a_cell: str, b_cell: str, result: dict) -> Rows:
 
 def judgment_rows(a_cell: str, b_cell: str, summary: dict) -> Rows:
     """The judgments rows of one `limacot judge` summary.json (one per B run; `limacot run`
-    judges one B per job), with the order flips beside the counts."""
+    judges one B per job): the counts and rate of both orders, the order flips, the single-order
+    table, win + tie/2, the flip rate and the judge's position and length bias. Keys a summary
+    lacks (one written before they existed) become NULL."""
     sql = _insert("judgments", JUDGMENT_COLUMNS)
     rows = []
     for run in summary["runs"]:
-        low, high = run.get("ci95") or (None, None)
-        rows.append((sql, (a_cell, b_cell, summary["judge"], run["win"], run["tie"], run["loss"], run["unparseable"],
-                           run["b_equal_or_better"], low, high, run["n"], run.get("flipped"))))
+        values = {"a_cell": a_cell, "b_cell": b_cell, "judge": summary["judge"], **_judgment_values(run)}
+        rows.append((sql, tuple(values[column] for column in JUDGMENT_COLUMNS)))
     return rows
+
+
+def _judgment_values(run: dict) -> dict:
+    """A summary run's values by judgments column (all but a_cell, b_cell and judge)."""
+    single = run.get("single_order") or {}
+    position = run.get("position_bias") or {}
+    length = run.get("length_bias") or {}
+    bins = length.get("bins")
+    return {"wins": run["win"], "ties": run["tie"], "losses": run["loss"], "unparseable": run["unparseable"],
+            "rate": run["b_equal_or_better"], **_interval("ci", run.get("ci95")), "n": run["n"],
+            "flipped": run.get("flipped"), "single_wins": single.get("win"), "single_ties": single.get("tie"),
+            "single_losses": single.get("loss"), "single_unparseable": single.get("unparseable"),
+            "single_rate": single.get("b_equal_or_better"), **_interval("single_ci", single.get("ci95")),
+            "half_tie_rate": run.get("b_win_half_tie"), **_interval("half_tie_ci", run.get("b_win_half_tie_ci95")),
+            "flip_rate": run.get("flip_rate"), **_interval("flip_ci", run.get("flip_rate_ci95")),
+            "first_share": position.get("share_first"), **_interval("first_ci", position.get("ci95")),
+            "first_n": position.get("decisive"), "length_n": length.get("n"),
+            "length_intercept": length.get("intercept"), "length_slope": length.get("slope"),
+            **_interval("length_slope", length.get("slope_ci95")), "length_p": length.get("p_value"),
+            "length_raw_rate": length.get("raw_rate"), "lc_rate": length.get("lc_rate"),
+            **_interval("lc_ci", length.get("lc_ci95")), "length_bins": json.dumps(bins) if bins is not None else None}
+
+
+def _interval(prefix: str, bounds) -> dict:
+    """{"<prefix>_low": lo, "<prefix>_high": hi} of [lo, hi], None for both when there is none."""
+    low, high = bounds or (None, None)
+    return {f"{prefix}_low": low, f"{prefix}_high": high}
 
 
 # --- writing -----------------------------------------------------------------------------------
