@@ -216,3 +216,13 @@ def test_length_x_is_the_log2_character_ratio_and_too_little_data_is_said():
     assert few["slope"] is None and few["note"] == "no fit: 2 decided prompts"
     same = length_bias([_record(f"p{i}", "2", "1") for i in range(5)])
     assert same["slope"] is None and "same ratio" in same["note"] and same["raw_rate"] == 1.0
+
+
+def test_a_run_too_small_for_the_length_fit_says_so_in_the_table(tmp_path):
+    a = write_generations(tmp_path / "A", {"p1": "short", "p2": "a much longer answer"})
+    b = write_generations(tmp_path / "B", {"p1": "a much longer answer", "p2": "short"})
+    summary = judge_pairwise(a, [b], tmp_path / "J", JudgeConfig(resamples=50), judge=ScriptedJudge(longer_judge))
+    assert summary["runs"][0]["length_bias"]["slope"] is None
+    table = (tmp_path / "J" / "table.md").read_text()
+    assert "| B | 50.0% | [50.0%, 50.0%] | 4 | n/a | n/a | n/a | 50.0% | n/a | n/a |" in table
+    assert "Length fit, B: no fit: 2 decided prompts." in table

@@ -97,7 +97,7 @@ def test_the_store_keeps_the_lima_table_and_the_biases(judged_study):
                                                             length["p_value"], length["raw_rate"], length["lc_rate"])
         assert [row["length_slope_low"], row["length_slope_high"]] == length["slope_ci95"]
         assert [row["lc_ci_low"], row["lc_ci_high"]] == length["lc_ci95"]
-        assert json.loads(row["length_bins"]) == length["bins"]
+        assert json.loads(row["length_bins"]) == length["bins"] and row["length_note"] is None
     assert rows["first"]["first_share"] == 1.0 and rows["first"]["flip_rate"] == 1.0 and rows["first"]["rate"] == 1.0
     assert rows["longer"]["length_p"] < 0.01 and rows["longer"]["length_slope"] > 0
 
@@ -158,3 +158,32 @@ def test_an_older_store_gains_the_columns_and_the_report_says_what_is_missing(tm
     assert "2 of 2 comparisons show — here: recorded by an older limacot" in markdown
     assert [r[6] for r in _md_tables(markdown)["Comparable to LIMA"][0][1:]] == ["—", "—"]
     assert "judge_position" not in paths and "judge_length" not in paths
+
+
+def test_a_length_fit_that_could_not_be_made_says_why(tmp_path):
+    """Two prompts: the length fit needs at least three; the table shows a dash and the reason."""
+    a, b = _run(tmp_path / "A", [40, 300]), _run(tmp_path / "B", [300, 40])
+    summary = judge_pairwise(a, [b], tmp_path / "J", JudgeConfig(resamples=50), judge=Judge(longer))
+    study = _small_study(tmp_path / "study", [], judgments=[(BASE, LIMA, summary)])
+    markdown = write_report(study)["markdown"].read_text(encoding="utf-8")
+    assert f"`{LIMA}` vs `{BASE}` (embedded): length fit: no fit: 2 decided prompts" in markdown
+    (row,) = _md_tables(markdown)["Judge biases"][0][1:]
+    assert row[3] == "0.500 [0.500, 0.500]" and row[5] == "—" and row[7] == "0.500"
+
+
+def test_bias_charts_of_an_earlier_report_are_removed_when_no_longer_drawn(judged_study, tmp_path):
+    study, _, _ = judged_study
+    out = tmp_path / "report"
+    assert write_report(study, out)["judge_length"].is_file()
+    db = sqlite3.connect(study / "results.sqlite")
+    saved = db.execute("SELECT * FROM judgments").fetchall()
+    db.execute("UPDATE judgments SET first_n = NULL")  # as if recorded before the bias columns
+    db.commit()
+    try:
+        paths = write_report(study, out)
+    finally:
+        db.execute("DELETE FROM judgments")
+        db.executemany(f"INSERT INTO judgments VALUES ({', '.join('?' * len(saved[0]))})", saved)
+        db.commit()
+        db.close()
+    assert "judge" in paths and not (out / "judge_position.png").exists() and not (out / "judge_length.png").exists()

@@ -195,7 +195,8 @@ def _bias_table(runs: list[dict]) -> str:
             "log-odds of B preferred (win 1, tie 1/2) per doubling of B's length in characters relative to "
             "A's (logistic fit, Firth-penalized; p: likelihood-ratio test; CI: bootstrap over prompts); "
             "length-controlled = the fit at equal lengths, beside the raw win + tie/2.\n\n"
-            + "\n".join(table) + "\n")
+            + "\n".join(table) + "\n" + "".join(f"Length fit, {run['b_run']}: {run['length_bias']['note']}.\n"
+                                                 for run in runs if (run.get("length_bias") or {}).get("note")))
 
 
 def _pct(value) -> str:

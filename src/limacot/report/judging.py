@@ -103,6 +103,10 @@ def bias_blocks(rows: list[dict], labels: list[str], missing: str | None) -> lis
     found = [line for r in rows if (line := bias_warning(r))]
     if found:
         blocks += [Para("Biases the numbers show:"), Bullets(found)]
+    notes = [f"`{r['b_cell']}` vs `{r['a_cell']}` ({r['judge']}): length fit: {r['length_note']}"
+             for r in rows if r.get("length_note")]
+    if notes:
+        blocks += [Para("Length numbers missing or incomplete:"), Bullets(notes)]
     blocks += _older(rows, "first_share")
     measured = [(r, label) for r, label in zip(rows, labels) if r.get("first_n") is not None]
     if missing or not measured:

@@ -88,7 +88,7 @@ JUDGMENT_ADDED = {"flipped": "INTEGER", "single_wins": "INTEGER", "single_ties":
                   "length_n": "INTEGER", "length_intercept": "REAL", "length_slope": "REAL",
                   "length_slope_low": "REAL", "length_slope_high": "REAL", "length_p": "REAL",
                   "length_raw_rate": "REAL", "lc_rate": "REAL", "lc_ci_low": "REAL", "lc_ci_high": "REAL",
-                  "length_bins": "TEXT"}
+                  "length_bins": "TEXT", "length_note": "TEXT"}
 ADDED_COLUMNS = {"judgments": JUDGMENT_ADDED}  # added to a store created before they existed
 COMPARISON_COLUMNS = ("kind", "task", "a_cell", "b_cell", "metric", "delta", "ci_low", "ci_high", "p_value",
                       "p_holm", "n")
@@ -202,6 +202,7 @@ class JudgmentRow(TypedDict):
     lc_ci_low: float | None
     lc_ci_high: float | None
     length_bins: str | None    # JSON [[mean log2 length ratio, mean outcome, prompts], ...]
+    length_note: str | None    # why the length numbers are missing (too few prompts, ...), else None
 
 
 def cell_row(cell: Cell) -> CellRow:
@@ -268,7 +269,8 @@ def _judgment_values(run: dict) -> dict:
             "length_intercept": length.get("intercept"), "length_slope": length.get("slope"),
             **_interval("length_slope", length.get("slope_ci95")), "length_p": length.get("p_value"),
             "length_raw_rate": length.get("raw_rate"), "lc_rate": length.get("lc_rate"),
-            **_interval("lc_ci", length.get("lc_ci95")), "length_bins": json.dumps(bins) if bins is not None else None}
+            **_interval("lc_ci", length.get("lc_ci95")), "length_bins": json.dumps(bins) if bins is not None else None,
+            "length_note": length.get("note")}
 
 
 def _interval(prefix: str, bounds) -> dict:
