@@ -154,3 +154,23 @@ def table(db: Path, name: str, drop=()) -> list[tuple]:
         conn.row_factory = sqlite3.Row
         rows = [dict(r) for r in conn.execute(f"SELECT * FROM {name}")]
     return sorted((tuple((k, v) for k, v in r.items() if k not in drop) for r in rows), key=repr)
+
+
+# --- API servers on 127.0.0.1 (tests/judge, tests/generate) ------------------------------
+
+
+@pytest.fixture()
+def server_factory():
+    """make(script, default, reply) -> a started `fault_server.FaultServer` (a scripted
+    /v1/chat/completions server), each closed after the test."""
+    from fault_server import FaultServer
+
+    servers = []
+
+    def make(*args, **kwargs):
+        servers.append(FaultServer(*args, **kwargs))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()

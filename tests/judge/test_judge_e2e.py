@@ -5,12 +5,6 @@ and judged again from the cache (zero calls, counted in the server's own access 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
@@ -18,7 +12,9 @@ from typer.testing import CliRunner
 
 from limacot.cli import app
 from limacot.generate.generation import GenerationSettings, generate_file
-from test_judge_support import free_port, save_tiny_chat_model, save_verdict_model
+from serving import transformers_serve
+from serving import wait_ready as _wait_ready  # noqa: F401 -- test_judge_absolute imports it from here
+from test_judge_support import save_tiny_chat_model, save_verdict_model
 
 runner = CliRunner()
 PROMPTS = [{"prompt": "What is the capital of France?"}, {"prompt": "사과 3개와 2개를 더하면 몇 개입니까?"},
@@ -28,40 +24,11 @@ PROMPTS = [{"prompt": "What is the capital of France?"}, {"prompt": "사과 3개
 @pytest.fixture(scope="module")
 def served_judge(tmp_path_factory):
     """(base URL, model path, log path) of `transformers serve` pinned to a verdict model."""
-    pytest.importorskip("fastapi", reason="transformers serve needs transformers[serving]")
-    pytest.importorskip("uvicorn", reason="transformers serve needs transformers[serving]")
     folder = tmp_path_factory.mktemp("served")
     model = save_verdict_model(folder / "judge", "Verdict: 1")  # a judge that always picks the first answer
-    port, log = free_port(), folder / "serve.log"
-    command = [str(Path(sys.executable).with_name("transformers")), "serve", str(model), "--host", "127.0.0.1",
-               "--port", str(port), "--device", "cpu"]
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, log)
+    log = folder / "serve.log"
+    with transformers_serve(model, log) as url:
         yield url, model, log
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait_ready(url: str, process, log: Path, limit: float = 90) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"transformers serve exited ({process.returncode}):\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    pytest.fail(f"transformers serve not ready after {limit} s:\n{log.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="module")

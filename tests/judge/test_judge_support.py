@@ -4,7 +4,6 @@ tests of the helpers themselves and of the append-only journal they rely on."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from conftest import build_tiny_llama, build_tiny_tokenizer
 from limacot.errors import DataError
 from limacot.judge.clients import JudgeReply
 from limacot.io.journal import Journal, read_journal
+from serving import free_port  # noqa: F401 -- re-exported: the judge tests start servers on a free port
 
 
 def chat_tokenizer():
@@ -108,12 +108,6 @@ def split_request(messages) -> tuple[str, str, str]:
             two = text.split(second, 1)[1].split("\n\n", 1)[0]
             return prompt, one, two
     raise AssertionError("not a judge request")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- tests of the helpers and the journal ---------------------------------------------------

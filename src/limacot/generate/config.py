@@ -9,9 +9,17 @@
     seed: 0             # prompt i is sampled with seed + i
     dtype: bfloat16     # with device and attn_implementation (limacot.models.compute)
 
+    # or a reference system behind an OpenAI-compatible server (limacot.generate.api):
+    model: openai:gpt-4o          # openai:MODEL[@BASE_URL]
+    api_key_env: OPENAI_API_KEY   # with timeout, max_retries, ... (limacot.models.api.ApiOptions)
+    concurrency: 8
+
+    # or answers made elsewhere, imported instead of generated (limacot.generate.imported):
+    answers: lima-paper-answers.jsonl
+
 `GenerationSettings` is the decoding part, which every stage that generates (dev answers in
-training, a local judge) takes; `GenerateConfig` adds what the command reads and where the
-model runs.
+training, a local judge) takes; `GenerateConfig` adds what the command reads, where the model
+runs and, for an API model, how its server is asked.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import ClassVar
 from pydantic import ConfigDict, Field, model_validator
 
 from limacot.io.yaml_config import StrictModel
+from limacot.models.api import ApiOptions, is_api_spec
 from limacot.models.compute import ComputeOptions
 
 
@@ -46,13 +55,29 @@ class GenerationSettings(StrictModel):
         return self
 
 
-class GenerateConfig(GenerationSettings, ComputeOptions):
-    """`limacot generate`'s settings: the model, the prompts, decoding, and where the model runs
-    (device / dtype / attn_implementation are `limacot.models.compute`'s)."""
+class GenerateConfig(GenerationSettings, ApiOptions, ComputeOptions):
+    """`limacot generate`'s settings: the model (or an answers file to import), the prompts,
+    decoding, where a local model runs (device / dtype / attn_implementation are
+    `limacot.models.compute`'s) and how an API model's server is asked (`limacot.models.api`)."""
 
-    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("model", "prompts")
+    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("model", "prompts", "answers")
 
-    model: str = Field("embedded", description="embedded | local dir | hf:org/name | file.gguf")
+    model: str = Field("embedded", description="embedded | local dir | hf:org/name | file.gguf | "
+                       "openai:MODEL[@BASE_URL] (an OpenAI-compatible server)")
     prompts: str = Field(description='JSONL of {"prompt": ...}, or any data file (first user turn)')
     batch_size: int = Field(1, ge=1, description="prompts per forward pass (answers do not depend on it)")
     limit: int | None = Field(None, ge=1, description="answer only the first N prompts")
+    concurrency: int = Field(4, ge=1, description="requests in flight to an openai: model's server")
+    answers: str | None = Field(None, description="import this JSONL of {id, answer[, prompt]} made elsewhere "
+                                "instead of generating (ids: the prompts file's)", json_schema_extra={"flag": "--import"})
+
+    @model_validator(mode="after")
+    def _model_or_answers(self) -> "GenerateConfig":
+        if self.answers is not None and "model" in self.model_fields_set:
+            raise ValueError("give a model to generate with or answers to import (--import), not both")
+        return self
+
+    @property
+    def is_api(self) -> bool:
+        """Whether the model is behind an OpenAI-compatible server (`openai:MODEL[@BASE_URL]`)."""
+        return is_api_spec(self.model)

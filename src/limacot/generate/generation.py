@@ -205,7 +205,7 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
     if batch_size < 1:
         raise LimacotInputError(f"batch size must be at least 1, got {batch_size}")
     prompts = read_prompts(prompts_path)[:limit]
-    _check_unique_ids(prompts, prompts_path)
+    check_unique_ids(prompts, prompts_path)
     out_dir, resolved = Path(out_dir), resolve_compute(compute)
     group = process_group(resolved.device)
     tokenizer = load_tokenizer(model_spec)
@@ -215,10 +215,10 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
                     "the plain Question/Answer format (limacot.generate.prompt_format)", model_spec)
     record = {"model": resolve_model_spec(model_spec).as_dict(), "prompts": str(prompts_path),
               "prompt_format": prompt_format, **settings.part(GenerationSettings).model_dump()}
-    done = _resumable_rows(out_dir, record) if resume else []
+    done = resumable_rows(out_dir, record) if resume else []
     group.barrier()  # every process has read what is done before the main process rewrites anything
     if group.is_main:
-        _start_output(out_dir, record, done)
+        start_output(out_dir, record, done)
     group.barrier()
     finished = {row["id"] for row in done}
     pending = [(i, pid, messages) for i, (pid, messages) in enumerate(prompts) if pid not in finished]
@@ -238,7 +238,7 @@ def generate_file(model_spec: str, prompts_path: str | Path, out_dir: str | Path
                 if on_answer:
                     on_answer(row)
     group.barrier()
-    return _merge_output(out_dir, [pid for pid, _ in prompts]) if group.is_main else []
+    return merge_output(out_dir, [pid for pid, _ in prompts]) if group.is_main else []
 
 
 def _by_length(items: list[tuple[int, str, list]], tokenizer) -> list[tuple[int, str, list]]:
@@ -250,7 +250,7 @@ def _by_length(items: list[tuple[int, str, list]], tokenizer) -> list[tuple[int,
     return sorted(items, key=lambda item: (-length(item), item[0]))
 
 
-def _start_output(out_dir: Path, record: dict, done: list[dict]) -> None:
+def start_output(out_dir: Path, record: dict, done: list[dict]) -> None:
     """Main process: settings.json, and generations.jsonl holding exactly the finished rows
     (a fresh run starts empty; a resumed one folds in rows from a killed multi-process run)."""
     atomic_write_json(out_dir / SETTINGS, record)
@@ -260,7 +260,7 @@ def _start_output(out_dir: Path, record: dict, done: list[dict]) -> None:
         shutil.rmtree(parts, ignore_errors=True)
 
 
-def _merge_output(out_dir: Path, order: list[str]) -> list[dict]:
+def merge_output(out_dir: Path, order: list[str]) -> list[dict]:
     """Main process: every row (generations.jsonl and the per-process journals) in prompt
     order, written back as generations.jsonl when that changes it; the journals are removed."""
     rows = _all_rows(out_dir)
@@ -281,7 +281,7 @@ def _all_rows(out_dir: Path) -> list[dict]:
     return rows
 
 
-def _check_unique_ids(prompts: list[tuple[str, list[dict]]], path: str | Path) -> None:
+def check_unique_ids(prompts: list[tuple[str, list[dict]]], path: str | Path) -> None:
     seen: dict[str, int] = {}
     for number, (prompt_id, _) in enumerate(prompts, start=1):
         if prompt_id in seen:
@@ -291,7 +291,7 @@ def _check_unique_ids(prompts: list[tuple[str, list[dict]]], path: str | Path) -
         seen[prompt_id] = number
 
 
-def _resumable_rows(out_dir: Path, record: dict) -> list[dict]:
+def resumable_rows(out_dir: Path, record: dict) -> list[dict]:
     """Rows already answered in OUT, if OUT/settings.json matches `record` ([] when OUT
     holds no earlier run)."""
     settings_path = out_dir / SETTINGS
