@@ -63,7 +63,8 @@ class JudgeConfig(HttpOptions, ComputeOptions):
                                 "each run's coverage is reported")
     resamples: int = Field(RESAMPLES, ge=1, description="bootstrap resamples for the 95% CI",
                            json_schema_extra={"flag": "--bootstrap"})
-    seed: int = Field(0, description="bootstrap seed")
+    seed: int = Field(0, description="bootstrap seed, and the draw of the order each prompt counts in the "
+                      "single-order table")
     cache: str | None = Field(None, description="judge cache file (default OUT/judge-cache.jsonl)")
 
     def http(self) -> HttpOptions:
