@@ -40,3 +40,27 @@ def test_sort_key_orders_sizes_by_number():
     cells = [Cell("m", "lima", size, seed) for size in ("all", "1000", "250") for seed in (10, 2)]
     assert [c.id for c in sorted(cells, key=lambda c: c.sort_key)] == [
         "m/lima/250/s2", "m/lima/250/s10", "m/lima/1000/s2", "m/lima/1000/s10", "m/lima/all/s2", "m/lima/all/s10"]
+
+
+def test_a_reference_is_a_cell_outside_the_grid_compared_with_every_cell_of_the_other_side():
+    cells = expand(["a", "b"], ["base", "lima"], [10, 20], [0, 1])
+    ref = Cell.reference("gpt-4o")
+    assert ref.id == "reference/gpt-4o" and ref.is_reference and not ref.is_base and ref.variant == "gpt-4o"
+    assert not any(c.is_reference for c in cells)
+    found = pairs([("gpt-4o", "lima")], cells + [ref])
+    assert [p.a for p in found] == [ref] * 8  # every backbone, size and seed of lima
+    assert {p.b.id for p in found} == {c.id for c in cells if c.variant == "lima"}
+    assert found[0].id == "reference/gpt-4o vs a/lima/10/s0" and found[0].kind == "lima vs gpt-4o"
+    assert len(pairs([("gpt-4o", "base")], cells + [ref])) == 2 and not pairs([("gpt-4o", "lima")], cells)
+
+
+def test_a_reference_cell_round_trips_through_the_store(tmp_path):
+    from limacot.study.store import ResultsStore, as_cell, read_store
+
+    store = ResultsStore(tmp_path / "results.sqlite")
+    store.add_cell(Cell.reference("lima-paper"))
+    store.close()
+    row = read_store(tmp_path / "results.sqlite").cells[0]
+    assert row == {"cell_id": "reference/lima-paper", "backbone": "reference", "variant": "lima-paper", "size": "-",
+                   "seed": 0}
+    assert as_cell(row) == Cell.reference("lima-paper") and as_cell(row).id == row["cell_id"]

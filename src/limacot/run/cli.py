@@ -14,7 +14,9 @@ from limacot.errors import LimacotInputError
 from limacot.eval.scores import PRIMARY_METRICS
 from limacot.io.cli_common import check_out_dir, config_flag, err_console, handled_errors, out_console, print_json
 from limacot.io.yaml_config import load_config
+from limacot.models.api import is_api_spec
 from limacot.run.config import LauncherSettings, StudyConfig
+from limacot.run.cost import cost_lines, plan_cost
 from limacot.run.runner import build_plan, cell_filter, describe, run_single_job, run_study, run_worker
 from limacot.run.slurm import decide, slurm_jobs, submit_study
 from limacot.run.status import counts, depends_on, study_status
@@ -144,6 +146,8 @@ def design_lines(plan) -> list[str]:
                  f"data: {ev.data_dir or 'the hub'}")
     if config.judge:
         lines.append(f"  judge: {config.judge.judge} on {config.judge.prompts}")
+    lines += [f"  reference {name}: " + ("answers from " if is_api_spec(source) else "answers imported from ")
+              + source for name, source in config.references.items()]
     lines += [f"  note: {note}" for note in plan.notes]
     return lines
 
@@ -168,6 +172,8 @@ def _show_plan(plan, as_json: bool) -> None:
         table.add_row(*map(Text, (r["stage"], r["label"], r["key"], ", ".join(r["depends_on"]),
                                   "cached" if r["cached"] else "to run")))
     out_console.print(table)
+    for line in cost_lines(plan_cost(plan), plan):
+        out_console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _slurm(plan, config: Path, *, only, partition, dry_run: bool, as_json: bool) -> None:

@@ -9,9 +9,13 @@
     train: {preset: train/lima-llama3-8b.yaml, overrides: {epochs: 15}}
     eval: {tasks: [seed-study], num_fewshot: 5}   # `limacot eval` settings, less the model
     judge: {prompts: ../examples/data/dev_prompts.jsonl, judge: "openai:gpt-4o"}  # generate + judge settings
+    references:                           # reference systems: answers judged against the cells
+      gpt-4o: openai:gpt-4o               # an OpenAI-compatible model (openai:MODEL[@BASE_URL]), or
+      lima-paper: lima-65b-answers.jsonl  # answers made elsewhere: {id, answer[, prompt]} per line
     comparisons:                          # (A, B): B - A; `asks` says what the pair measures
       - [base, lima]
       - {a: lima+answer-only, b: lima+cot, asks: "the rationale (same KoCoT questions)"}
+      - [gpt-4o, lima]                    # a reference as A: judged against every lima cell
     data_seed: fixed                      # or per_seed: training seed s selects its data with seed s
     compute: {dtype: bfloat16}            # device / dtype / attention for every stage (see below)
     launcher: {kind: local, processes: auto}
@@ -20,6 +24,11 @@
 local judge and train. For a train job, its train preset's own explicit values win over it, and
 `train.overrides` then `train.per_backbone` win over both:
 study `compute` < preset < `train.overrides` < `train.per_backbone`.
+
+A reference answers `judge.prompts` once (`limacot generate` with the study's judge decoding, seed
+0; an API reference is asked with the judge's `api_key_env`, `concurrency`, timeouts and retries),
+or its file is imported (`limacot.generate.imported`). A comparison that names a reference pairs it
+with every cell of the other side (`limacot.study.cells.pairs`); it is judged, never evaluated.
 
 `launcher.processes` > 1 runs each train, eval and generate job as one
 `accelerate launch --num_processes N` (see `limacot.run.launch`); `auto` is one process per
@@ -41,8 +50,10 @@ from limacot.io.yaml_config import StrictModel, is_local_path, load_config, miss
 from limacot.judge.config import JudgeConfig
 from limacot.io.config_errors import describe_errors
 from limacot.errors import LimacotInputError
+from limacot.data.files import check_readable
+from limacot.models.api import chat_endpoint, is_api_spec, parse_api_spec
 from limacot.models.loading import resolve_model_spec
-from limacot.study.cells import BASE
+from limacot.study.cells import BASE, REFERENCE
 from limacot.train.config import TrainConfig
 
 SET_BY_STUDY = {"model": "backbones", "seed": "seeds", "data": "data, variants and sizes"}
@@ -63,6 +74,22 @@ def check_train_overrides(values: dict) -> dict:
     except ValidationError as err:
         raise ValueError(describe_errors(err, TrainConfig)) from None
     return values
+
+
+def reference_problem(source: str) -> str | None:
+    """Why `source` cannot be a reference (None when it can): an `openai:MODEL[@BASE_URL]` spec
+    with a usable URL, or an answers file that can be read (a local file, or an hf: hub file)."""
+    try:
+        if is_api_spec(source):
+            chat_endpoint(parse_api_spec(source, "reference")[2], "reference")
+        elif source.startswith("hf:") or Path(source).is_file():
+            check_readable(source)
+        else:
+            return (f"{source}: expected openai:MODEL[@BASE_URL] or a file of answers ({{id, answer}} per line), "
+                    f"and there is no such file" + (" (it is a folder)" if Path(source).is_dir() else ""))
+    except LimacotInputError as err:
+        return str(err)
+    return None
 
 
 def _unique(values: list, what: str) -> list:
@@ -148,7 +175,7 @@ class LauncherSettings(StrictModel):
 
 class StudyConfig(StrictModel):
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ("data", "train.preset", "eval.data_dir", "judge.prompts",
-                                              "judge.judge", "backbones.*",
+                                              "judge.judge", "backbones.*", "references.*",
                                               *(f"train.overrides.{key}" for key in TRAIN_FILES),
                                               *(f"train.per_backbone.*.{key}" for key in TRAIN_FILES))
 
@@ -164,7 +191,10 @@ class StudyConfig(StrictModel):
     train: TrainSettings
     eval: EvalSettings
     judge: JudgeSettings | None = None
-    comparisons: list[Comparison] = Field(default_factory=list, description="(A, B) variant pairs: B - A")
+    references: dict[str, str] = Field(default_factory=dict, description="reference system name -> "
+                                       "openai:MODEL[@BASE_URL] or a file of answers ({id, answer} per line)")
+    comparisons: list[Comparison] = Field(default_factory=list, description="(A, B) pairs of variants or "
+                                          "references: B - A")
     compute: ComputeOptions = Field(default_factory=ComputeOptions, description="device / dtype / attention")
     launcher: LauncherSettings = Field(default_factory=LauncherSettings)
 
@@ -173,7 +203,21 @@ class StudyConfig(StrictModel):
     def _some_backbone(cls, backbones: dict) -> dict:
         if not backbones:
             raise ValueError("expected at least one backbone, e.g. backbones: {smollm2-135m: embedded}")
+        if REFERENCE in backbones:
+            raise ValueError(f"'{REFERENCE}' is the backbone name of the reference systems' cells; name this "
+                             "backbone otherwise")
         return backbones
+
+    @field_validator("references")
+    @classmethod
+    def _reference_sources(cls, references: dict[str, str]) -> dict[str, str]:
+        for name, source in references.items():
+            if not name.strip() or "/" in name:
+                raise ValueError(f"{name!r}: a reference name is a non-empty word without '/' (it names a cell)")
+            if (why := reference_problem(source)):
+                raise ValueError(f"{name}: {why}")
+        _unique(list(references.values()), "reference source")
+        return references
 
     @field_validator("variants", "seeds")
     @classmethod
@@ -247,11 +291,19 @@ class StudyConfig(StrictModel):
 
     @model_validator(mode="after")
     def _comparisons_name_variants(self) -> "StudyConfig":
+        clash = [name for name in self.references if name in self.variants]
+        if clash:
+            raise ValueError(f"references: {clash} are also variants; a reference needs a name of its own (a "
+                             "comparison must say which one it means)")
+        if self.references and not self.judge:
+            raise ValueError(f"references: {sorted(self.references)} answer the judge's prompts and are judged "
+                             "against the cells; add a judge: section (prompts, judge)")
         for comparison in self.comparisons:
             for name in comparison.pair:
-                if name not in self.variants:
+                if name not in self.variants and name not in self.references:
+                    known = f" or references {list(self.references)}" if self.references else ""
                     raise ValueError(f"comparison ({comparison.a}, {comparison.b}) names '{name}', which is not "
-                                     f"in variants {self.variants}")
+                                     f"in variants {self.variants}{known}")
         return self
 
     def data_seeds(self) -> list[int | None]:

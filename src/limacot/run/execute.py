@@ -22,10 +22,13 @@ from limacot.data.build import build_data
 from limacot.eval.compare import compare_runs
 from limacot.eval.config import EvalConfig
 from limacot.eval.scores import metric_base, metric_rows
+from limacot.generate.api import generate_api
 from limacot.generate.generation import GenerationSettings, generate_file
+from limacot.generate.imported import import_answers
 from limacot.io.atomic import atomic_write_json
 from limacot.judge.config import JudgeConfig
 from limacot.judge.pairwise import judge_pairwise
+from limacot.models.api import ApiOptions
 from limacot.run.plan import MARKER, Job, Plan, data_build_config
 from limacot.study.store import Rows, comparison_rows, judgment_rows
 from limacot.train.config import TrainConfig
@@ -119,9 +122,25 @@ def _eval_rows(plan: Plan, job: Job, out: Path) -> Rows:
 
 def _generate(plan: Plan, job: Job, out: Path) -> None:
     judge = plan.config.judge
+    if job.is_reference:
+        _reference(plan, job, out)
+        return
     settings = GenerationSettings(max_new_tokens=judge.max_new_tokens, greedy=judge.greedy, seed=job.cell.seed)
     generate_file(job.inputs["model"], judge.prompts, out, settings, resume=(out / "settings.json").exists(),
                   limit=judge.limit, compute=plan.config.compute, batch_size=judge.batch_size)
+
+
+def _reference(plan: Plan, job: Job, out: Path) -> None:
+    """A reference's answers: asked of its API model with the study's decoding (and the judge's
+    key variable, concurrency, timeouts and retries), or imported from its file."""
+    judge = plan.config.judge
+    if "answers" in job.inputs:
+        import_answers(job.inputs["answers"], judge.prompts, out, limit=judge.limit)
+        return
+    settings = GenerationSettings(max_new_tokens=judge.max_new_tokens, greedy=judge.greedy, seed=job.inputs["seed"])
+    options = ApiOptions(**judge.model_dump(include=set(ApiOptions.model_fields)))
+    generate_api(job.inputs["spec"], judge.prompts, out, settings, options, concurrency=judge.concurrency,
+                 resume=(out / "settings.json").exists(), limit=judge.limit)
 
 
 def _judge(plan: Plan, job: Job, out: Path) -> None:

@@ -61,7 +61,8 @@ def process_count(config: StudyConfig) -> int:
 
 
 def is_launched(job: Job, processes: int) -> bool:
-    return processes > 1 and job.stage in LAUNCHED_STAGES
+    """Whether `job` runs as an `accelerate launch` (a reference's answers load no model: never)."""
+    return processes > 1 and job.stage in LAUNCHED_STAGES and not job.is_reference
 
 
 def launch_job(plan: Plan, job: Job, processes: int) -> Rows:

@@ -6,8 +6,11 @@
     eval      per cell (base evaluates the backbone)   key: eval settings, eval data files, the model's key,
                                                             the task pack's YAMLs and the lm-eval version
     generate  per cell, when a judge is configured     key: prompts file, decoding, the model's key
+              per reference (its answers, no GPU)      key: the API model and endpoint, prompts file and
+                                                            decoding; or the answers file's and prompts' content
     judge     per compared pair                        key: both generate keys, judge settings
-    compare   per compared pair (paired statistics)    key: both eval keys
+    compare   per compared pair of grid cells          key: both eval keys
+              (paired statistics; none for a reference: it has no eval numbers)
 
 Keys follow content, not names: a backbone is hashed by `limacot.models.loading.content_identity`
 (a local folder by its files, a GGUF by its fingerprint, an `hf:` id by the commit its revision
@@ -42,6 +45,7 @@ from limacot.errors import LimacotInputError
 from limacot.eval.catalog import TASKS_DIR
 from limacot.generate.prompt_format import prompt_format_of
 from limacot.judge.clients import parse_judge_spec
+from limacot.models.api import chat_endpoint, is_api_spec, parse_api_spec
 from limacot.models.compute import ComputeOptions
 from limacot.models.loading import content_identity
 from limacot.io.yaml_config import load_config
@@ -54,7 +58,8 @@ from limacot.train.config import TrainConfig, resolve_train_config
 
 log = logging.getLogger(__name__)
 
-GPU_STAGES = ("train", "eval", "generate")
+GPU_STAGES = ("train", "eval", "generate")  # a reference's generate job excepted (`Job.is_reference`)
+REFERENCE_SEED = 0  # a reference answers once, with generation seed 0
 NOT_HASHED = {"device"}  # compute settings that place a model without changing its numbers
 TRAIN_NOT_HASHED = {"dev_batch_size", "logging_steps", "report_to"}  # train settings that change no weight or answer
 
@@ -69,6 +74,11 @@ class Job:
     pair: Pair | None = None
     deps: list["Job"] = field(default_factory=list)
     resumable: bool = False           # runs in place and continues itself (train, generate, judge)
+
+    @property
+    def is_reference(self) -> bool:
+        """A reference's answers (an API or a file): no model of the study, no GPU, never launched."""
+        return bool(self.cell and self.cell.is_reference)
 
     @property
     def label(self) -> str:
@@ -135,6 +145,7 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
     sizes = [_built_label(size, data_config) for size in config.sizes]
     grid = expand(config.backbones, config.variants, sizes, config.seeds)
     cells = [c for c in grid if only(c)]
+    references = [Cell.reference(name) for name in config.references]  # always planned: `only` picks grid cells
     for cell in cells:
         spec = backbones.pinned(config.backbones[cell.backbone])
         if cell.is_base:
@@ -164,17 +175,39 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
             gen_of[cell] = _job(stages, "generate", inputs, {k: v for k, v in inputs.items()
                                                              if k not in ("model", "prompts_path")}, cell, deps, True)
             jobs.append(gen_of[cell])
+    for ref in references:
+        gen_of[ref] = _reference_job(config, ref, stages)
+        jobs.append(gen_of[ref])
     judge_identity = _judge_identity(config.judge.judge, backbones) if config.judge else None
-    for pair in pairs([c.pair for c in config.comparisons], cells):
+    for pair in pairs([c.pair for c in config.comparisons], cells + references):
         a, b = pair
-        compare = {"a": eval_of[a].key, "b": eval_of[b].key}
-        jobs.append(_job(stages, "compare", compare, compare, None, [eval_of[a], eval_of[b]], pair=pair))
+        if not (a.is_reference or b.is_reference):
+            compare = {"a": eval_of[a].key, "b": eval_of[b].key}
+            jobs.append(_job(stages, "compare", compare, compare, None, [eval_of[a], eval_of[b]], pair=pair))
         if config.judge:
             judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": judge_identity, "compute": numerics,
                      **verdict_settings(config.judge)}
             jobs.append(_job(stages, "judge", judge, judge, None, [gen_of[a], gen_of[b]], True, pair=pair))
     notes = _notes(config, data_config) + _prompt_format_notes(config, cells, backbones)
-    return Plan(config, study_dir, cells, jobs, len(cells) == len(grid), notes, sizes)
+    return Plan(config, study_dir, cells + references, jobs, len(cells) == len(grid), notes, sizes)
+
+
+def _reference_job(config: StudyConfig, ref: Cell, stages: Path) -> Job:
+    """The generate job of a reference: its API model answers the judge's prompts (keyed by the
+    model, its endpoint, the prompts' content and the decoding), or its answers file is imported
+    (keyed by the file's and the prompts' content). The name is not hashed: content, not names."""
+    source, judge = config.references[ref.variant], config.judge
+    prompts = {"prompts": input_fingerprint(judge.prompts), "limit": judge.limit}
+    if is_api_spec(source):
+        _, model, base = parse_api_spec(source, "reference")
+        hashed = {**prompts, "model": model, "endpoint": chat_endpoint(base, "reference"),
+                  "max_new_tokens": judge.max_new_tokens, "greedy": judge.greedy, "seed": REFERENCE_SEED}
+        inputs = {**hashed, "spec": source}
+    else:
+        hashed = {**prompts, "answers_sha256": input_fingerprint(source)}
+        inputs = {**hashed, "answers": source}
+    inputs = {"reference": ref.variant, "prompts_path": judge.prompts, **inputs}
+    return _job(stages, "generate", inputs, hashed, ref, [], is_api_spec(source))
 
 
 def _data_jobs(config: StudyConfig, data_config: DataBuildConfig, stages: Path) -> dict[int | None, Job]:
@@ -199,7 +232,9 @@ def data_build_config(plan: Plan, job: Job) -> DataBuildConfig:
 
 def _notes(config: StudyConfig, data_config: DataBuildConfig) -> list[str]:
     """What a reader of the plan should know about its design."""
-    notes = []
+    compared = {name for c in config.comparisons for name in c.pair}
+    notes = [f"reference {name} is in no comparison: its answers are made but judged against nothing"
+             for name in config.references if name not in compared]
     if config.data_seed == "fixed" and len(config.seeds) > 1:
         notes.append(f"data_seed fixed: the {len(config.seeds)} training seeds train on the same examples "
                      f"(data config seed {data_config.seed}); seed variance is training randomness only")

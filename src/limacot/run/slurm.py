@@ -6,7 +6,8 @@
                                             eval/generate: one GPU. On a CPU study (compute device
                                             `cpu`) one plain process each, no GPU requested
     STUDY_DIR/slurm/finish[-<only8>].sbatch  after all of them: `limacot run --launcher local`
-                                            (compare, judge, report: the rest, in that job)
+                                            (the references' answers, compare, judge, report: the
+                                            rest, in that job)
     STUDY_DIR/slurm/submitted.json          what limacot submitted: job ids, logs
                                             (`limacot.study.submissions`)
     STUDY_DIR/slurm/submit.sh               the last submission as a script, for the record, or to
@@ -86,17 +87,23 @@ def slurm_jobs(plan: Plan, config_path: Path, only: str | None = None) -> list[S
     """Every script of the study in dependency order; the final one (`finish`) runs the rest."""
     base = f"run --config {shlex.quote(str(config_path))} --out {shlex.quote(str(plan.study_dir.resolve()))}"
     by_key, jobs = {}, []
-    for job in (j for j in plan.jobs if j.stage in SLURM_STAGES):
+    for job in (j for j in plan.jobs if _own_script(j)):
         body, nodes, gpus = _body(plan, job, f"{base} --job {job.key}")
         by_key[job.key] = SlurmJob(script_name(job), [job], nodes, gpus, body,
                                    [by_key[d.key].name for d in job.deps if d.key in by_key])
         jobs.append(by_key[job.key])
-    rest = [j for j in plan.jobs if j.stage not in SLURM_STAGES]
+    rest = [j for j in plan.jobs if not _own_script(j)]
     finish = f"{base} --launcher local" + (f" --only {shlex.quote(only)}" if only else "")  # in this job
     gpus = 0 if _on_cpu(plan, None) else 1
     name = "finish" + (f"-{sha256_json(only)[:8]}" if only else "")
     jobs.append(SlurmJob(name, rest, 1, gpus, f"{_python()} -m limacot {finish}\n", [j.name for j in jobs], True))
     return jobs
+
+
+def _own_script(job: Job) -> bool:
+    """Whether `job` gets a script of its own: data, train, eval and a cell's generate job; a
+    reference's answers (an API or a file, no GPU) are made in the final job with the rest."""
+    return job.stage in SLURM_STAGES and not job.is_reference
 
 
 def _python() -> str:

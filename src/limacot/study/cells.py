@@ -5,10 +5,18 @@ a cell's backbone or size reads the `cells` table (`limacot.study.store`), not i
 `base` is the backbone itself, so it is one cell per backbone (size "-", seed 0), compared
 with every size and seed of the fine-tuned variants.
 
+A reference system (GPT-4o through its API, answers published with a paper) is a cell too, one
+per reference, outside the grid: its backbone is `reference`, its variant the reference's name
+(size "-", seed 0), its id `reference/<name>`. It has answers, no model of the study, so it is
+judged and never evaluated, and it is compared with every cell of the other side's variant, in
+every backbone, size and seed (LIMA's setting: A = the reference).
+
     expand({"smol"}, ["base", "lima"], [10, 20], [0])
     -> smol/base/-/s0, smol/lima/10/s0, smol/lima/20/s0
     pairs([("base", "lima")], cells)
     -> smol/base/-/s0 vs smol/lima/10/s0, smol/base/-/s0 vs smol/lima/20/s0
+    pairs([("gpt-4o", "lima")], cells + [Cell.reference("gpt-4o")])
+    -> reference/gpt-4o vs smol/lima/10/s0, reference/gpt-4o vs smol/lima/20/s0
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
 BASE = "base"          # the variant that is the backbone without fine-tuning
-BASE_SIZE = "-"        # a base cell's size
+BASE_SIZE = "-"        # a base cell's size (and a reference's)
+REFERENCE = "reference"  # the backbone of a reference system's cell
 
 
 def size_order(size: str) -> tuple[int, float, str]:
@@ -32,13 +41,25 @@ class Cell:
     size: str
     seed: int
 
+    @classmethod
+    def reference(cls, name: str) -> "Cell":
+        """The cell of the reference system `name` (see the module docstring)."""
+        return cls(REFERENCE, name, BASE_SIZE, 0)
+
     @property
     def id(self) -> str:
+        if self.is_reference:
+            return f"{REFERENCE}/{self.variant}"
         return f"{self.backbone}/{self.variant}/{self.size}/s{self.seed}"
 
     @property
     def is_base(self) -> bool:
-        return self.variant == BASE
+        return self.variant == BASE and not self.is_reference
+
+    @property
+    def is_reference(self) -> bool:
+        """A reference system's answers (an API model or a file), not a model of the grid."""
+        return self.backbone == REFERENCE
 
     @property
     def sort_key(self) -> tuple:
@@ -77,12 +98,13 @@ def expand(backbones: Iterable[str], variants: Iterable[str], sizes: Iterable, s
 
 
 def pairs(comparisons: Iterable[tuple[str, str]], cells: list[Cell]) -> list[Pair]:
-    """The cell pairs of every (variant A, variant B) comparison: same backbone, and the
-    same size and seed unless one side is base."""
+    """The cell pairs of every (A, B) comparison of variants or references: same backbone, and
+    the same size and seed unless one side is base; a reference with every cell of the other side."""
     out = []
-    for a_variant, b_variant in comparisons:
-        for a in (c for c in cells if c.variant == a_variant):
-            for b in (c for c in cells if c.variant == b_variant and c.backbone == a.backbone):
-                if a.is_base or b.is_base or (a.size, a.seed) == (b.size, b.seed):
+    for a_name, b_name in comparisons:
+        for a in (c for c in cells if c.variant == a_name):
+            for b in (c for c in cells if c.variant == b_name):
+                if a.is_reference or b.is_reference or a.backbone == b.backbone and (
+                        a.is_base or b.is_base or (a.size, a.seed) == (b.size, b.seed)):
                     out.append(Pair(a, b))
     return out

@@ -1,0 +1,206 @@
+"""Reference systems in a study (`references:`): validated with the config, planned as one
+generate job each (an API model or an imported answers file; no compare job, no GPU), judged
+against every cell of the compared variant, recorded in the store like every other judgment;
+and the dry run's cost estimate, checked to the token."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from conftest import table, write_study
+
+from limacot.errors import LimacotInputError
+from limacot.io.yaml_config import load_config
+from limacot.judge.instructions import INSTRUCTIONS
+from limacot.models.api import estimate_tokens
+from limacot.run.config import StudyConfig
+from limacot.run.cost import cost_lines, plan_cost
+from limacot.run.plan import build_plan
+from limacot.run.runner import run_study
+from limacot.run.slurm import slurm_jobs
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+PROMPTS = [{"id": "p1", "prompt": "Hello?"}, {"id": "p2", "prompt": "사과?"}]
+API = "openai:ref-model@http://127.0.0.1:9"  # never called while planning
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def ref_study(tiny_study):
+    """The tiny study with prompts that have ids, an imported reference answering one of them."""
+    write_jsonl(tiny_study / "prompts.jsonl", PROMPTS)
+    write_jsonl(tiny_study / "paper.jsonl", [{"id": "p1", "answer": "Hi there, friend."}])
+    return tiny_study
+
+
+def study(folder, **changes) -> StudyConfig:
+    return load_config(write_study(folder, "refs.yaml", **changes), StudyConfig)
+
+
+def test_references_are_planned_as_generate_jobs_and_judged_against_every_cell_of_the_variant(ref_study):
+    config = study(ref_study, references={"gpt-4o": API, "lima-paper": "paper.jsonl"},
+                   comparisons=[["base", "lima"], ["gpt-4o", "lima"], ["gpt-4o", "lima+cot"], ["lima-paper", "base"]])
+    plan = build_plan(config, ref_study / "out")
+    refs = [j for j in plan.jobs if j.is_reference]
+    assert [(j.stage, j.cell.id, j.deps) for j in refs] == [("generate", "reference/gpt-4o", []),
+                                                             ("generate", "reference/lima-paper", [])]
+    assert refs[0].inputs["spec"] == API and refs[1].inputs["answers"] == str(ref_study / "paper.jsonl")
+    assert [c.id for c in plan.cells if c.is_reference] == ["reference/gpt-4o", "reference/lima-paper"]
+    judged = {j.pair.id: j for j in plan.of("judge")}
+    assert set(judged) == {"tiny/base/-/s0 vs tiny/lima/4/s0", "reference/gpt-4o vs tiny/lima/4/s0",
+                           "reference/gpt-4o vs tiny/lima+cot/4/s0", "reference/lima-paper vs tiny/base/-/s0"}
+    assert judged["reference/gpt-4o vs tiny/lima/4/s0"].deps[0] is refs[0]
+    assert [j.pair.id for j in plan.of("compare")] == ["tiny/base/-/s0 vs tiny/lima/4/s0"]  # no eval for references
+    finish = slurm_jobs(plan, ref_study / "refs.yaml")[-1]
+    own = {job.key for script in slurm_jobs(plan, ref_study / "refs.yaml")[:-1] for job in script.jobs}
+    assert finish.final and all(r in finish.jobs and r.key not in own for r in refs)  # made in the final job
+    renamed = study(ref_study, references={"gpt-4o-2024": API, "lima-paper": "paper.jsonl"},
+                    comparisons=[["gpt-4o-2024", "lima"]])
+    assert build_plan(renamed, ref_study / "out").of("generate")[-2].key == refs[0].key  # content, not names
+    write_jsonl(ref_study / "paper.jsonl", [{"id": "p1", "answer": "Hello to you."}])
+    assert build_plan(config, ref_study / "out").of("generate")[-1].key != refs[1].key
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"references": {"lima": API}}, r"references: \['lima'\] are also variants"),
+    ({"references": {"gpt-4o": API}, "comparisons": [["gpt-5", "lima"]]},
+     r"comparison \(gpt-5, lima\) names 'gpt-5', which is not in variants .* or references \['gpt-4o'\]"),
+    ({"references": {"gpt-4o": API}, "judge": None}, r"add a judge: section"),
+    ({"references": {"paper": "nowhere.jsonl"}}, r"references: paper: .*nowhere.jsonl: expected openai:MODEL"),
+    ({"references": {"gpt-4o": "openai:gpt-4o@http://user:sk-abc@host/v1"}}, r"references: gpt-4o: .*no credentials"),
+    ({"references": {"a": API, "b": API}}, r"reference source .* is given twice"),
+    ({"references": {"a/b": API}}, r"a reference name is a non-empty word without '/'"),
+    ({"backbones": {"reference": "tiny"}}, r"'reference' is the backbone name of the reference systems' cells"),
+])
+def test_bad_references_are_config_errors(ref_study, changes, expected):
+    with pytest.raises(LimacotInputError, match=expected):
+        study(ref_study, **changes)
+
+
+def test_the_dry_run_cost_counts_calls_and_estimated_tokens_exactly(ref_study):
+    """2 prompts, answers at max_new_tokens 4: the API reference answers each prompt once; each judged
+    pair costs 2 calls per prompt both sides answered, each the instruction with the prompt and both
+    answers; the imported reference answers p1 only, counted at its own length."""
+    config = study(ref_study, references={"gpt-4o": API, "lima-paper": "paper.jsonl"},
+                   judge={"prompts": "prompts.jsonl", "max_new_tokens": 4, "greedy": True,
+                          "judge": "openai:judge@http://127.0.0.1:9", "max_tokens": 50},
+                   comparisons=[["base", "lima"], ["gpt-4o", "lima"], ["lima-paper", "base"]])
+    cost = plan_cost(build_plan(config, ref_study / "out"))
+    chat = 3 + 4
+    prompt_tokens = math.ceil(6 / 4) + math.ceil(2 * 0.8 + 1 / 4)  # "Hello?", "사과?"
+    assert prompt_tokens == 4
+    assert [(c.what, c.api, c.jobs, c.calls, c.input_tokens, c.output_tokens) for c in cost.lines][0] == \
+        ("reference answers", True, 1, 2, 2 * chat + prompt_tokens, 2 * 4)
+
+    def instruction(prompt: str, lang: str) -> int:
+        return estimate_tokens(INSTRUCTIONS[lang].format(prompt=prompt, first="", second=""))
+
+    both = 2 * (chat + instruction("Hello?", "en") + 4 + 4) + 2 * (chat + instruction("사과?", "ko") + 4 + 4)
+    paper = 2 * (chat + instruction("Hello?", "en") + estimate_tokens("Hi there, friend.") + 4)  # p1 only
+    judging = cost.lines[1]
+    assert (judging.what, judging.api, judging.jobs, judging.calls) == ("pairwise judging", True, 3, 4 + 4 + 2)
+    assert judging.input_tokens == 2 * both + paper and judging.output_tokens == 10 * 50
+    assert (cost.prompts, cost.api_calls, cost.api_input_tokens) == (2, 12, 2 * chat + 4 + 2 * both + paper)
+    text = "\n".join(cost_lines(cost, build_plan(config, ref_study / "out")))
+    assert "cost (estimated: tokens are characters / 4, Hangul at 0.8" in text and "upper bound" in text
+    assert f"API total: 12 calls, {cost.api_input_tokens:,} input tokens, at most {8 + 500:,} output tokens" in text
+
+
+def test_cost_says_when_the_prompts_cannot_be_read_and_counts_a_local_judge_apart(ref_study, hub_cache):
+    local = plan_cost(build_plan(study(ref_study, references={"gpt-4o": API}, comparisons=[["gpt-4o", "lima"]]),
+                                 ref_study / "out"))
+    assert [(c.what, c.api) for c in local.lines] == [("reference answers", True), ("pairwise judging", False)]
+    assert local.api_calls == 2  # the tiny local judge's calls cost nothing
+    hub = study(ref_study, references={"gpt-4o": API}, comparisons=[["gpt-4o", "lima"]],
+                judge={"prompts": "hf:org/none/test.jsonl", "judge": "tiny"})
+    unknown = plan_cost(build_plan(hub, ref_study / "out"))
+    assert unknown.prompts is None and "HF_HUB_OFFLINE" in unknown.unknown and not unknown.lines
+    assert "unknown here: the judge's prompts cannot be read" in "\n".join(cost_lines(unknown, build_plan(
+        hub, ref_study / "out")))
+
+
+def test_a_study_judges_its_references_and_records_them_like_any_judgment(ref_study, server_factory):
+    """A base-only study: an API reference (the scripted server) and an imported one, each judged
+    against the base cell by the tiny local judge; the store lists both as cells and has their
+    judgments rows; a rerun asks the server nothing."""
+    server = server_factory(reply=lambda body: f"Reference answer to {body['messages'][-1]['content']}")
+    config = study(ref_study, variants=["base"], references={"gpt-4o": f"openai:ref@{server.url}",
+                                                             "lima-paper": "paper.jsonl"},
+                   comparisons=[["gpt-4o", "base"], ["lima-paper", "base"]])
+    plan = run_study(config, ref_study / "out", stages={"generate", "judge"})
+    assert len(server.requests) == 2 and server.requests[0]["body"]["temperature"] == 0
+    db = ref_study / "out" / "results.sqlite"
+    cells = {dict(r)["cell_id"]: dict(r) for r in table(db, "cells")}
+    assert cells["reference/gpt-4o"] == {"cell_id": "reference/gpt-4o", "backbone": "reference",
+                                         "variant": "gpt-4o", "size": "-", "seed": 0}
+    judgments = {(dict(r)["a_cell"], dict(r)["b_cell"]): dict(r) for r in table(db, "judgments")}
+    assert set(judgments) == {("reference/gpt-4o", "tiny/base/-/s0"), ("reference/lima-paper", "tiny/base/-/s0")}
+    assert judgments[("reference/gpt-4o", "tiny/base/-/s0")]["n"] == 2
+    assert judgments[("reference/lima-paper", "tiny/base/-/s0")]["n"] == 1  # the file answers p1 only
+    reference = next(j for j in plan.jobs if j.is_reference and j.cell.variant == "gpt-4o")
+    rows = [json.loads(line) for line in (reference.out / "generations.jsonl").read_text().splitlines()]
+    assert [r["answer"] for r in rows] == ["Reference answer to Hello?", "Reference answer to 사과?"]
+    states = []
+    run_study(config, ref_study / "out", stages={"generate", "judge"}, on_job=lambda j, s: states.append(s))
+    assert set(states) == {"cached"} and len(server.requests) == 2
+
+
+def _cache_lima_test_prompts(hub_cache, shared_data) -> None:
+    """The Hugging Face cache holding GAIR/lima's test.jsonl (the paper config's judge prompts): the
+    300 LIMA test prompts of the shared data, so the dry run can count them offline."""
+    import shutil
+
+    repo, commit = hub_cache / "datasets--GAIR--lima", "0123456789abcdef0123456789abcdef01234567"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    shutil.copy(shared_data / "lima" / "test_prompts_from_just_eval.jsonl", repo / "snapshots" / commit / "test.jsonl")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+
+
+@pytest.mark.shared_data
+def test_paper_config_dry_run_prints_the_api_cost(tmp_path, shared_data, hub_cache):
+    """The seed study as shipped (162 judged pairs x the prompts x 2 orders with gpt-4o as judge),
+    then with its commented reference example switched on (gpt-4o's answers, judged against every
+    lima+cot cell)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from limacot.cli import app
+
+    _cache_lima_test_prompts(hub_cache, shared_data)
+    n = len((shared_data / "lima" / "test_prompts_from_just_eval.jsonl").read_text(encoding="utf-8").splitlines())
+    paper = CONFIGS / "paper" / "lima-cot-llama.yaml"
+    shipped = CliRunner().invoke(app, ["run", "--config", str(paper), "--out", str(tmp_path / "a"), "--dry-run"],
+                                 env={"COLUMNS": "250"})
+    assert shipped.exit_code == 0, shipped.output
+    text = shipped.stdout
+    assert "cost (estimated: tokens are characters / 4" in text and f"prompts: {n} (hf:GAIR/lima/test.jsonl)" in text
+    assert f"pairwise judging: 162 jobs, {162 * 2 * n:,} calls (API)" in text  # 2 backbones x (5 + 4) comparisons x 9
+    assert f"at most {162 * 2 * n * 256:,} output tokens" in text  # judge max_tokens 256
+    assert "reference answers" not in text
+    lines = paper.read_text(encoding="utf-8").splitlines()
+    example = [line.replace("# ", "", 1) for line in lines if line.startswith(("# references:", "#   gpt-4o:"))]
+    example += [line.replace("# ", "", 1) for line in lines if line.startswith("  # - {a: gpt-4o")]
+    raw = yaml.safe_load(paper.read_text(encoding="utf-8"))
+    extra = yaml.safe_load("\n".join(example[:2]))
+    raw.update(references=extra["references"], comparisons=raw["comparisons"] + yaml.safe_load(example[2].strip()),
+               data=str(CONFIGS / "data" / "seed-study.yaml"),
+               train={"preset": str(CONFIGS / "train" / "lima-llama3-8b.yaml")})
+    raw["eval"]["data_dir"] = str(shared_data)
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True))
+    with_ref = CliRunner().invoke(app, ["run", "--config", str(tmp_path / "study.yaml"), "--out", str(tmp_path / "b"),
+                                        "--dry-run"], env={"COLUMNS": "250"})
+    assert with_ref.exit_code == 0, with_ref.output
+    text = with_ref.stdout
+    assert "reference gpt-4o: answers from openai:gpt-4o" in text and "lima+cot vs gpt-4o" in text
+    assert f"reference answers: 1 job, {n} calls (API)" in text
+    assert f"pairwise judging: {162 + 18} jobs, {180 * 2 * n:,} calls (API)" in text  # + gpt-4o vs 18 lima+cot cells
+    assert f"API total: {n + 360 * n:,} calls" in text
