@@ -204,3 +204,62 @@ def test_paper_config_dry_run_prints_the_api_cost(tmp_path, shared_data, hub_cac
     assert f"reference answers: 1 job, {n} calls (API)" in text
     assert f"pairwise judging: {162 + 18} jobs, {180 * 2 * n:,} calls (API)" in text  # + gpt-4o vs 18 lima+cot cells
     assert f"API total: {n + 360 * n:,} calls" in text
+
+
+def test_grade_jobs_grade_every_cell_and_reference_and_are_in_the_cost(ref_study):
+    from limacot.judge.instructions import GRADE_INSTRUCTIONS
+
+    config = study(ref_study, references={"gpt-4o": API, "lima-paper": "paper.jsonl"}, comparisons=[],
+                   judge={"prompts": "prompts.jsonl", "max_new_tokens": 4, "greedy": True,
+                          "judge": "openai:judge@http://127.0.0.1:9"}, grade={"samples": 2, "max_tokens": 100})
+    plan = build_plan(config, ref_study / "out")
+    graded = {j.cell.id: j for j in plan.of("grade")}
+    assert set(graded) == {"tiny/base/-/s0", "tiny/lima/4/s0", "tiny/lima+cot/4/s0", "reference/gpt-4o",
+                           "reference/lima-paper"}
+    assert all(j.deps == [g] for j in graded.values() for g in plan.of("generate") if g.cell == j.cell)
+    more = study(ref_study, references={"gpt-4o": API, "lima-paper": "paper.jsonl"}, comparisons=[],
+                 judge={"prompts": "prompts.jsonl", "max_new_tokens": 4, "greedy": True,
+                        "judge": "openai:judge@http://127.0.0.1:9"}, grade={"samples": 3, "max_tokens": 100})
+    assert all(j.key != graded[j.cell.id].key for j in build_plan(more, ref_study / "out").of("grade"))
+    line = next(c for c in plan_cost(plan).lines if c.what == "absolute grading")
+
+    def rubric(prompt: str, lang: str) -> int:
+        return 3 + 4 + estimate_tokens(GRADE_INSTRUCTIONS[lang].format(prompt=prompt, answer=""))
+
+    per_cell = rubric("Hello?", "en") + 4 + rubric("사과?", "ko") + 4  # generated answers at max_new_tokens 4
+    paper = rubric("Hello?", "en") + estimate_tokens("Hi there, friend.")  # the file answers p1 only
+    assert (line.api, line.jobs, line.calls) == (True, 5, 2 * (4 * 2 + 1))
+    assert line.input_tokens == 2 * (4 * per_cell + paper) and line.output_tokens == 18 * 100
+    with pytest.raises(LimacotInputError, match="grade: the judge grades the answers to its prompts"):
+        study(ref_study, judge=None, comparisons=[], grade={"samples": 1})
+
+
+def judge_server_reply(body: dict) -> str:
+    """A scripted API model that answers prompts, judges pairs and grades answers."""
+    text = body["messages"][-1]["content"]
+    if "[Answer 1]" in text or "[답변 1]" in text:
+        return '{"reason": "fine", "verdict": "tie"}'
+    if "Rating" in text or "평점" in text:
+        return "Helpful enough.\nRating: 5"
+    return f"Reference answer to {text}"
+
+
+def test_a_study_grades_cells_and_references_with_an_api_judge(ref_study, server_factory):
+    server = server_factory(reply=judge_server_reply)
+    config = study(ref_study, variants=["base"], references={"gpt-4o": f"openai:ref@{server.url}"},
+                   comparisons=[["gpt-4o", "base"]], grade={"samples": 1},
+                   judge={"prompts": "prompts.jsonl", "max_new_tokens": 4, "greedy": True,
+                          "judge": f"openai:judge@{server.url}"})
+    run_study(config, ref_study / "out", stages={"generate", "judge", "grade"})
+    db = ref_study / "out" / "results.sqlite"
+    grades = {dict(r)["cell_id"]: dict(r) for r in table(db, "grades")}
+    assert set(grades) == {"tiny/base/-/s0", "reference/gpt-4o"}
+    assert all((g["mean"], g["n"], g["graded"], g["unparseable"], g["samples"]) == (5.0, 2, 2, 0, 1)
+               for g in grades.values())
+    assert json.loads(grades["reference/gpt-4o"]["distribution"])["5"] == 2
+    judgment = dict(table(db, "judgments")[0])
+    assert (judgment["a_cell"], judgment["b_cell"], judgment["ties"]) == ("reference/gpt-4o", "tiny/base/-/s0", 2)
+    calls = len(server.requests)
+    assert calls == 2 + 4 + 2 * 2  # reference answers, 2 orders x 2 prompts, 2 cells x 2 prompts graded
+    run_study(config, ref_study / "out", stages={"generate", "judge", "grade"})
+    assert len(server.requests) == calls

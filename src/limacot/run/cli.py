@@ -146,6 +146,9 @@ def design_lines(plan) -> list[str]:
                  f"data: {ev.data_dir or 'the hub'}")
     if config.judge:
         lines.append(f"  judge: {config.judge.judge} on {config.judge.prompts}")
+    if config.grade:
+        lines.append(f"  grade: every cell's answers (references too) graded 1-6 by the judge, "
+                     f"{config.grade.samples} sample(s) each")
     lines += [f"  reference {name}: " + ("answers from " if is_api_spec(source) else "answers imported from ")
               + source for name, source in config.references.items()]
     lines += [f"  note: {note}" for note in plan.notes]

@@ -16,6 +16,7 @@
       - [base, lima]
       - {a: lima+answer-only, b: lima+cot, asks: "the rationale (same KoCoT questions)"}
       - [gpt-4o, lima]                    # a reference as A: judged against every lima cell
+    grade: {samples: 1}                   # also grade every judged cell's answers 1-6 (LIMA's scale) with the judge
     data_seed: fixed                      # or per_seed: training seed s selects its data with seed s
     compute: {dtype: bfloat16}            # device / dtype / attention for every stage (see below)
     launcher: {kind: local, processes: auto}
@@ -47,6 +48,7 @@ from limacot.data.config import Size, check_sizes
 from limacot.eval.config import EvalConfig
 from limacot.generate.config import GenerateConfig
 from limacot.io.yaml_config import StrictModel, is_local_path, load_config, missing_file, model_part
+from limacot.judge.absolute import GradeConfig
 from limacot.judge.config import JudgeConfig
 from limacot.io.config_errors import describe_errors
 from limacot.errors import LimacotInputError
@@ -135,6 +137,11 @@ JudgeSettings = model_part(
     "JudgeSettings", JudgeConfig, STUDY_JUDGE, doc="How every cell answers the prompts (`limacot generate`) and "
     "how each compared pair is judged (`limacot judge`).",
     base=model_part("StudyGeneration", GenerateConfig, STUDY_GENERATION, defaults={"batch_size": 8}))
+GradeSettings = model_part(
+    "GradeSettings", GradeConfig, ("samples", "max_tokens"),
+    doc="Absolute grading (`limacot judge grade`, LIMA's 1-6 helpfulness scale) of every cell's answers to the "
+        "judge's prompts, references included, by the study's judge (its spec, lang, key, concurrency, resamples "
+        "and seed): `samples` replies per answer, each at most `max_tokens`.")
 
 
 class Comparison(StrictModel):
@@ -195,6 +202,7 @@ class StudyConfig(StrictModel):
                                        "openai:MODEL[@BASE_URL] or a file of answers ({id, answer} per line)")
     comparisons: list[Comparison] = Field(default_factory=list, description="(A, B) pairs of variants or "
                                           "references: B - A")
+    grade: GradeSettings | None = Field(None, description="grade every cell's answers 1-6 with the judge")
     compute: ComputeOptions = Field(default_factory=ComputeOptions, description="device / dtype / attention")
     launcher: LauncherSettings = Field(default_factory=LauncherSettings)
 
@@ -298,6 +306,9 @@ class StudyConfig(StrictModel):
         if self.references and not self.judge:
             raise ValueError(f"references: {sorted(self.references)} answer the judge's prompts and are judged "
                              "against the cells; add a judge: section (prompts, judge)")
+        if self.grade and not self.judge:
+            raise ValueError("grade: the judge grades the answers to its prompts; add a judge: section (prompts, "
+                             "judge)")
         for comparison in self.comparisons:
             for name in comparison.pair:
                 if name not in self.variants and name not in self.references:

@@ -85,9 +85,9 @@ def plan_cost(plan: Plan) -> Cost | None:
     api_judge = parse_judge_spec(config.judge.judge)[0] == "openai"
     lines = [_reference_line(plan, [j for j in todo if j.is_reference], prompts),
              _judge_line(plan, [j for j in todo if j.stage == "judge"], prompts, answers, api_judge)]
-    grade = getattr(config, "grade", None)
-    if grade is not None:
-        lines.append(_grade_line(plan, [j for j in todo if j.stage == "grade"], prompts, answers, api_judge, grade))
+    if config.grade is not None:
+        lines.append(_grade_line(plan, [j for j in todo if j.stage == "grade"], prompts, answers, api_judge,
+                                 config.grade))
     return Cost(len(prompts), [line for line in lines if line.jobs], len(jobs) - len(todo))
 
 
@@ -130,7 +130,7 @@ def _grade_line(plan: Plan, jobs: list[Job], prompts: list[list[dict]], answers:
             if own[i] is not None:
                 calls += grade.samples
                 tokens += grade.samples * (CHAT + rubric + own[i])
-    return CostLine("absolute grading", api, len(jobs), calls, tokens, calls * grade.max_tokens)
+    return CostLine("absolute grading", api, len(jobs), calls, tokens, calls * grade.max_tokens)  # it decodes
 
 
 class _Answers:

@@ -26,11 +26,12 @@ from limacot.generate.api import generate_api
 from limacot.generate.generation import GenerationSettings, generate_file
 from limacot.generate.imported import import_answers
 from limacot.io.atomic import atomic_write_json
+from limacot.judge.absolute import GradeConfig, grade_runs
 from limacot.judge.config import JudgeConfig
 from limacot.judge.pairwise import judge_pairwise
 from limacot.models.api import ApiOptions
 from limacot.run.plan import MARKER, Job, Plan, data_build_config
-from limacot.study.store import Rows, comparison_rows, judgment_rows
+from limacot.study.store import Rows, comparison_rows, grade_rows, judgment_rows
 from limacot.train.config import TrainConfig
 
 NOT_SCORES = {"alias", "sample_len", "sample_count"}  # lm-eval bookkeeping in results.json, not metrics
@@ -62,7 +63,7 @@ def start_work(job: Job) -> Path:
 def run_stage(plan: Plan, job: Job, work: Path) -> None:
     """The job's stage function, writing into `work` (every process of a launched job runs it)."""
     stages = {"data": _data, "train": _train, "eval": _eval, "generate": _generate, "judge": _judge,
-              "compare": _compare}
+              "compare": _compare, "grade": _grade}
     stages[job.stage](plan, job, work)
 
 
@@ -79,7 +80,7 @@ def finish_job(plan: Plan, job: Job) -> Rows:
 
 def stored_rows(plan: Plan, job: Job) -> Rows:
     """The store rows of a finished job's output (also to adopt outputs made elsewhere, e.g. by slurm)."""
-    return {"eval": _eval_rows, "judge": _judge_rows, "compare": _compare_rows}.get(
+    return {"eval": _eval_rows, "judge": _judge_rows, "compare": _compare_rows, "grade": _grade_rows}.get(
         job.stage, lambda p, j, out: [])(plan, job, job.out)
 
 
@@ -152,6 +153,17 @@ def _judge(plan: Plan, job: Job, out: Path) -> None:
 def _judge_rows(plan: Plan, job: Job, out: Path) -> Rows:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     return judgment_rows(job.pair.a.id, job.pair.b.id, summary)
+
+
+def _grade(plan: Plan, job: Job, out: Path) -> None:
+    """The cell's answers graded 1-6 by the study's judge (`limacot judge grade`)."""
+    judge = plan.config.judge.model_dump(include=set(GradeConfig.model_fields) - {"max_tokens"})
+    config = GradeConfig(**judge, **plan.config.grade.model_dump(), **plan.config.compute.model_dump())
+    grade_runs([plan_job(plan, "generate", job.cell).out], out, config)
+
+
+def _grade_rows(plan: Plan, job: Job, out: Path) -> Rows:
+    return grade_rows(job.cell.id, json.loads((out / "summary.json").read_text(encoding="utf-8")))
 
 
 def _compare(plan: Plan, job: Job, out: Path) -> None:

@@ -9,6 +9,7 @@
               per reference (its answers, no GPU)      key: the API model and endpoint, prompts file and
                                                             decoding; or the answers file's and prompts' content
     judge     per compared pair                        key: both generate keys, judge settings
+    grade     per cell and reference, with `grade:`    key: the generate key, the judge, grade settings
     compare   per compared pair of grid cells          key: both eval keys
               (paired statistics; none for a reference: it has no eval numbers)
 
@@ -188,6 +189,12 @@ def build_plan(config: StudyConfig, study_dir: Path, only: Callable[[Cell], bool
             judge = {"a": gen_of[a].key, "b": gen_of[b].key, "judge": judge_identity, "compute": numerics,
                      **verdict_settings(config.judge)}
             jobs.append(_job(stages, "judge", judge, judge, None, [gen_of[a], gen_of[b]], True, pair=pair))
+    if config.grade:
+        grading = {"judge": judge_identity, "compute": numerics, "lang": config.judge.lang, "resamples":
+                   config.judge.resamples, "seed": config.judge.seed, **config.grade.model_dump()}
+        for cell, gen in gen_of.items():
+            inputs = {"generate": gen.key, **grading}
+            jobs.append(_job(stages, "grade", inputs, inputs, cell, [gen], True))
     notes = _notes(config, data_config) + _prompt_format_notes(config, cells, backbones)
     return Plan(config, study_dir, cells + references, jobs, len(cells) == len(grid), notes, sizes)
 

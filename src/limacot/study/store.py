@@ -4,7 +4,9 @@
 Every write is one transaction, so a run killed at any point leaves either the old state
 or the new one, never a partial row. Tables (each row type below is its TypedDict):
 
-    cells(cell_id PK, backbone, variant, size, seed)                 one model of the grid (CellRow)
+    cells(cell_id PK, backbone, variant, size, seed)                 one model of the grid, or a reference
+                                                                     system's answers (backbone
+                                                                     'reference', `Cell.reference`) (CellRow)
     jobs(label PK, key, stage, cell_id, a_cell, b_cell, deps, output, position)
                                                                      the plan as `limacot run` made it
                                                                      (JobRow): one row per job, its key,
@@ -29,14 +31,17 @@ or the new one, never a partial row. Tables (each row type below is its TypedDic
                                                                      with the order (counted as ties); the
                                                                      single-order table, win + tie/2, flip
                                                                      rate, position and length bias
+    grades(cell_id, judge, samples, mean, ci_low, ci_high, n, graded, unparseable, distribution)
+                                                                     absolute grades (LIMA's 1-6 scale) of
+                                                                     a cell's answers (GradeRow)
     provenance(key PK, value)                                        git commit, package versions...
 
 A pair's compare and judge runs have the pair's id ('A vs B', `limacot.study.cells.Pair.id`) as
 their stage_runs.cell_id. A store made by an older limacot may lack a table (`jobs`, say):
 `read_store` names it in `StoreContents.missing` and returns no rows for it.
 
-`comparison_rows` and `judgment_rows` turn a stage's output (compare.json, the judge's
-summary.json) into the rows `finish_stage` writes.
+`comparison_rows`, `judgment_rows` and `grade_rows` turn a stage's output (compare.json, the
+judge's and the grader's summary.json) into the rows `finish_stage` writes.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from limacot.study.cells import Cell
 
 STORE = "results.sqlite"  # STUDY_DIR/results.sqlite
 MARKER = "limacot-stage.json"  # in a stage's output folder, written when it is done: stage, key, inputs
-STAGES = ("data", "train", "eval", "generate", "compare", "judge")  # stage_runs.stage, in pipeline order
+STAGES = ("data", "train", "eval", "generate", "compare", "judge", "grade")  # stage_runs.stage, in pipeline order
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
     cell_id TEXT PRIMARY KEY, backbone TEXT NOT NULL, variant TEXT NOT NULL, size TEXT NOT NULL, seed INTEGER NOT NULL);
@@ -76,9 +81,12 @@ CREATE TABLE IF NOT EXISTS judgments (
     a_cell TEXT NOT NULL, b_cell TEXT NOT NULL, judge TEXT NOT NULL, wins INTEGER, ties INTEGER, losses INTEGER,
     unparseable INTEGER, rate REAL, ci_low REAL, ci_high REAL, n INTEGER, flipped INTEGER,
     PRIMARY KEY (a_cell, b_cell, judge));
+CREATE TABLE IF NOT EXISTS grades (
+    cell_id TEXT NOT NULL, judge TEXT NOT NULL, samples INTEGER, mean REAL, ci_low REAL, ci_high REAL, n INTEGER,
+    graded INTEGER, unparseable INTEGER, distribution TEXT, PRIMARY KEY (cell_id, judge));
 CREATE TABLE IF NOT EXISTS provenance (key TEXT PRIMARY KEY, value TEXT);
 """
-TABLES = ("cells", "jobs", "stage_runs", "metrics", "comparisons", "judgments", "provenance")
+TABLES = ("cells", "jobs", "stage_runs", "metrics", "comparisons", "judgments", "grades", "provenance")
 # judgments columns after the first ones, added to a store created before they existed (None there)
 JUDGMENT_ADDED = {"flipped": "INTEGER", "single_wins": "INTEGER", "single_ties": "INTEGER",
                   "single_losses": "INTEGER", "single_unparseable": "INTEGER", "single_rate": "REAL",
@@ -95,6 +103,8 @@ COMPARISON_COLUMNS = ("kind", "task", "a_cell", "b_cell", "metric", "delta", "ci
 JUDGMENT_COLUMNS = ("a_cell", "b_cell", "judge", "wins", "ties", "losses", "unparseable", "rate", "ci_low",
                     "ci_high", "n") + tuple(JUDGMENT_ADDED)
 JOB_COLUMNS = ("label", "key", "stage", "cell_id", "a_cell", "b_cell", "deps", "output", "position")
+GRADE_COLUMNS = ("cell_id", "judge", "samples", "mean", "ci_low", "ci_high", "n", "graded", "unparseable",
+                 "distribution")
 Rows = list[tuple[str, tuple]]
 
 
@@ -205,6 +215,19 @@ class JudgmentRow(TypedDict):
     length_note: str | None    # why the length numbers are missing (too few prompts, ...), else None
 
 
+class GradeRow(TypedDict):
+    cell_id: str
+    judge: str
+    samples: int               # judge replies per answer
+    mean: float | None         # mean over prompts of each prompt's mean grade (1-6)
+    ci_low: float | None       # 95% bootstrap interval over prompts
+    ci_high: float | None
+    n: int                     # prompts
+    graded: int                # prompts with a readable grade
+    unparseable: int           # replies without one
+    distribution: str          # JSON: {"1": count, ..., "6": count} of the readable sample grades
+
+
 def cell_row(cell: Cell) -> CellRow:
     return CellRow(cell_id=cell.id, backbone=cell.backbone, variant=cell.variant, size=cell.size, seed=cell.seed)
 
@@ -248,6 +271,17 @@ def judgment_rows(a_cell: str, b_cell: str, summary: dict) -> Rows:
     for run in summary["runs"]:
         values = {"a_cell": a_cell, "b_cell": b_cell, "judge": summary["judge"], **_judgment_values(run)}
         rows.append((sql, tuple(values[column] for column in JUDGMENT_COLUMNS)))
+    return rows
+
+
+def grade_rows(cell_id: str, summary: dict) -> Rows:
+    """The grades row of one `limacot judge grade` summary.json of a cell's answers (one run)."""
+    sql = _insert("grades", GRADE_COLUMNS)
+    rows = []
+    for run in summary["runs"]:
+        low, high = run.get("ci95") or (None, None)
+        rows.append((sql, (cell_id, summary["judge"], summary["samples"], run["mean"], low, high, run["n"],
+                           run["graded"], run["unparseable"], json.dumps(run["distribution"]))))
     return rows
 
 
@@ -382,6 +416,7 @@ class StoreContents:
     metrics: list[MetricRow] = field(default_factory=list)
     comparisons: list[ComparisonRow] = field(default_factory=list)
     judgments: list[JudgmentRow] = field(default_factory=list)
+    grades: list[GradeRow] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)   # tables the store does not have
 
