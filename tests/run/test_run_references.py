@@ -152,6 +152,12 @@ def test_a_study_judges_its_references_and_records_them_like_any_judgment(ref_st
     run_study(config, ref_study / "out", stages={"generate", "judge"}, on_job=lambda j, s: states.append(s))
     assert set(states) == {"cached"} and len(server.requests) == 2
 
+    from limacot.report import write_report
+
+    report = write_report(ref_study / "out")["markdown"].read_text(encoding="utf-8")
+    judging = report[report.index("## Pairwise judgments"):]
+    assert "reference/gpt-4o" in judging and "reference/lima-paper" in judging
+
 
 def _cache_lima_test_prompts(hub_cache, shared_data) -> None:
     """The Hugging Face cache holding GAIR/lima's test.jsonl (the paper config's judge prompts): the
