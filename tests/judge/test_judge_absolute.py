@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from limacot.cli import app
+from limacot.errors import LimacotInputError
 from limacot.judge.absolute import GradeConfig, grade_runs, prompt_grades
 from limacot.judge.clients import JudgeReply
 from limacot.judge.grades import parse_grade
@@ -238,7 +239,7 @@ def test_grade_command_end_to_end_against_a_scripted_server(chat_server, tmp_pat
     assert [(r["run"], r["mean"], r["graded"]) for r in summary["runs"]] == [("short", 4.5, 2), ("long", 6.0, 2)]
     assert summary["samples"] == 2 and summary["bootstrap"]["seed"] == 3 and summary["lang"] == "auto"
     assert len(server.requests) == 8 and summary["calls"] == {"requests": 8, "made": 8, "from_cache": 0}
-    assert all("response_format" not in body and body["temperature"] == 0 for body in server.requests)
+    assert all("response_format" not in body and body["temperature"] == 0.7 for body in server.requests)
     assert json.loads((out / "summary.json").read_text()) == summary
     assert len((out / "grades.jsonl").read_text().splitlines()) == 8
     for name in ("summary.json", "grades.jsonl", "table.md", "judge-cache.jsonl"):
@@ -295,3 +296,23 @@ def test_grade_against_transformers_serve(tmp_path):
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def test_several_samples_are_asked_at_a_temperature_and_one_at_zero():
+    """K > 1 samples of an API judge differ only if it samples: they are asked at
+    sample_temperature (in the request and in the judge's identity, so the cache keeps them apart
+    from greedy grades); one sample is asked at 0; a local judge cannot sample and is refused."""
+    from limacot.judge.absolute import GradeConfig
+    from limacot.judge.judges import make_judge
+
+    several = GradeConfig(judge="openai:grader@http://127.0.0.1:9/v1", samples=3)
+    once = GradeConfig(judge="openai:grader@http://127.0.0.1:9/v1", samples=1)
+    assert several.http().temperature == 0.7 and once.http().temperature == 0.0
+    judges = [make_judge(c.judge, c.http()) for c in (several, once)]
+    assert [j.identity()["temperature"] for j in judges] == [0.7, 0.0]
+    sent = {}
+    judges[0].client.complete = lambda messages, params: sent.update(params)
+    judges[0].complete([{"role": "user", "content": "grade"}])
+    assert sent["temperature"] == 0.7
+    with pytest.raises(LimacotInputError, match="a local judge decodes greedily"):
+        grade_runs([], "out", GradeConfig(judge="embedded", samples=2))

@@ -37,6 +37,7 @@ from limacot.io.atomic import atomic_write_json, atomic_write_jsonl, atomic_writ
 from limacot.io.tables import markdown_table
 from limacot.io.yaml_config import model_part
 from limacot.judge.cache import JudgeCache, request_key
+from limacot.judge.clients import parse_judge_spec
 from limacot.judge.config import HttpOptions, JudgeConfig
 from limacot.judge.grades import SCALE, parse_grade
 from limacot.judge.instructions import grade_messages
@@ -53,12 +54,17 @@ class _Grading(ComputeOptions):
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ("judge", "cache")
 
     samples: int = Field(1, ge=1, description="judge replies per answer, averaged per prompt")
+    sample_temperature: float = Field(0.7, gt=0, le=2, description="an API judge's temperature when samples > 1 "
+                                      "(one sample is asked at temperature 0)")
 
     def http(self) -> HttpOptions:
         """How the judge is asked: in free text, since the reply ends with "Rating: N" (never JSON
-        mode; a local judge decodes greedily up to max_tokens)."""
-        return HttpOptions(json_mode="off", **{key: getattr(self, key) for key in HttpOptions.model_fields
-                                               if key != "json_mode"})
+        mode; a local judge decodes greedily up to max_tokens); several samples at
+        `sample_temperature`, one at temperature 0."""
+        temperature = self.sample_temperature if self.samples > 1 else 0.0
+        return HttpOptions(json_mode="off", temperature=temperature,
+                           **{key: getattr(self, key) for key in HttpOptions.model_fields
+                              if key not in ("json_mode", "temperature")})
 
 
 GradeConfig = model_part(
@@ -177,6 +183,9 @@ def grade_runs(paths: Sequence[str | Path], out: str | Path, config: GradeConfig
 
     `judge` replaces the one `config.judge` names: any object with `identity() -> dict` and
     `complete_all(requests, on_reply, concurrency)` (see limacot.judge.clients)."""
+    if judge is None and config.samples > 1 and parse_judge_spec(config.judge)[0] != "openai":
+        raise LimacotInputError(f"samples {config.samples} with the local judge {config.judge}: a local judge decodes "
+                                "greedily, so every sample would repeat one grade; use samples 1 or an API judge")
     out = Path(out)
     runs = load_runs(paths)
     judge = judge or make_judge(config.judge, config.http(), config.compute())

@@ -36,7 +36,8 @@ def parse_judge_spec(spec: str) -> tuple[str, str, str | None]:
 
 
 class OpenAIJudge:
-    """A model behind an OpenAI-compatible /v1/chat/completions endpoint, asked at temperature 0."""
+    """A model behind an OpenAI-compatible /v1/chat/completions endpoint, asked at `options.temperature`
+    (0 unless grading samples several replies)."""
 
     def __init__(self, model: str, base_url: str | None = None, options: HttpOptions = HttpOptions(),
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
@@ -46,11 +47,13 @@ class OpenAIJudge:
 
     def identity(self) -> dict:
         """What the cache key and the report record about this judge (never the key)."""
-        return {**self.client.identity(), "max_tokens": self.options.max_tokens, "temperature": 0}
+        return {**self.client.identity(), "max_tokens": self.options.max_tokens,
+                "temperature": self.options.temperature}
 
     def complete(self, messages: list[dict]) -> JudgeReply:
         """One judgment, with retries (`limacot.models.api.ChatClient.complete`)."""
-        return self.client.complete(messages, {"temperature": 0, "max_tokens": self.options.max_tokens})
+        return self.client.complete(messages, {"temperature": self.options.temperature,
+                                               "max_tokens": self.options.max_tokens})
 
     def complete_all(self, requests: Sequence[list[dict]], on_reply: OnReply, concurrency: int = 4) -> None:
         """Send every request, `concurrency` at a time; `on_reply(i, reply)` runs in this thread as

@@ -36,6 +36,8 @@ class HttpOptions(ApiOptions):
                                                     "local judges choose 1/2/tie by likelihood; off: free text, "
                                                     "read by the parser")
     max_tokens: int = Field(256, ge=1, description="longest judge reply, in tokens (API judges and json_mode off)")
+    temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature of API judges (0: the most "
+                               "likely reply; local judges always decode greedily)")
 
 
 def _known_lang(lang: str) -> str:
@@ -51,7 +53,7 @@ class JudgeConfig(HttpOptions, ComputeOptions):
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ("judge", "cache")
     # the settings that change a judgment or its statistics (the others: how the judge is asked)
     VERDICT_FIELDS: ClassVar[tuple[str, ...]] = ("lang", "json_mode", "max_tokens", "resamples", "seed",
-                                                 "min_coverage")
+                                                 "min_coverage", "temperature")
 
     judge: str = Field("embedded", description="openai:MODEL or openai:MODEL@BASE_URL (any OpenAI-compatible "
                        "server), or a local model spec (embedded | dir | hf:org/name)")
