@@ -182,3 +182,23 @@ def test_an_hf_backbone_is_resolved_online(study, monkeypatch):
     plan = build_plan(_config(study, backbones={"llama": "hf:org/llama@v1"}), study / "out")
     assert plan.of("train")[0].inputs["config"]["model"] == f"hf:org/llama@{COMMIT_B}"
     assert asked == [("org/llama", "v1", "model")]
+
+
+def test_train_keys_follow_the_files_a_train_job_reads(tiny_study):
+    """Dev prompts and the selection judge's reference answers are keyed by content: the same
+    path with other bytes retrains; the data, eval and generate keys stay."""
+    (tiny_study / "dev.jsonl").write_text('{"prompt": "Hello?"}\n', encoding="utf-8")
+    (tiny_study / "reference.jsonl").write_text('{"id": "1", "answer": "Hi."}\n', encoding="utf-8")
+    train = {"preset": "train.yaml", "overrides": {
+        "dev_prompts": "dev.jsonl", "selection": "limacot.judge.selection:pairwise_vs_reference",
+        "selection_judge": {"judge": "openai:gpt-4o", "reference": "reference.jsonl"}}}
+    path = write_study(tiny_study, train=train)
+    first = _keys(load_config(path, StudyConfig), tiny_study / "out")
+    for name in ("dev.jsonl", "reference.jsonl"):
+        with open(tiny_study / name, "a", encoding="utf-8") as handle:
+            handle.write('{"prompt": "More?", "id": "2", "answer": "More."}\n')
+        changed = _keys(load_config(path, StudyConfig), tiny_study / "out")
+        assert all((changed[k] != v) == k.startswith(("train", "eval", "generate", "compare", "judge"))
+                   for k, v in first.items() if not k.startswith(("eval tiny/base", "generate tiny/base")))
+        assert all(changed[k] == v for k, v in first.items() if k.startswith(("data", "eval tiny/base")))
+        first = changed

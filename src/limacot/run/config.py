@@ -184,7 +184,10 @@ class StudyConfig(StrictModel):
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ("data", "train.preset", "eval.data_dir", "judge.prompts",
                                               "judge.judge", "backbones.*", "references.*",
                                               *(f"train.overrides.{key}" for key in TRAIN_FILES),
-                                              *(f"train.per_backbone.*.{key}" for key in TRAIN_FILES))
+                                              *(f"train.per_backbone.*.{key}" for key in TRAIN_FILES),
+                                              *(f"train.{where}.selection_judge.{key}"
+                                                for where in ("overrides", "per_backbone.*")
+                                                for key in ("reference", "judge")))
 
     name: str = "study"
     backbones: dict[str, str]

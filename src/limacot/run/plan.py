@@ -354,7 +354,27 @@ def _train_inputs(config: StudyConfig, cell: Cell, data: Job, backbones: _Backbo
     resolved = resolve_train_config(TrainConfig.model_validate(values))
     hashed = resolved.model_dump(mode="json", exclude={"data", "model", *NOT_HASHED, *TRAIN_NOT_HASHED})
     return {"config": resolved.model_dump(mode="json"), "hashed": hashed, "data_key": data.key,
-            "variant": cell.variant, "size": cell.size, "model": backbones.identity(resolved.model)}
+            "variant": cell.variant, "size": cell.size, "model": backbones.identity(resolved.model),
+            "files": _train_file_contents(resolved, backbones)}
+
+
+def _train_file_contents(config: TrainConfig, backbones: _Backbones) -> dict:
+    """The content of the files a train job reads besides its data and model (dev prompts and
+    data, the accelerate config, the selection judge's reference answers and a local selection
+    judge), so that a changed file retrains instead of being served from cache."""
+    files = {key: getattr(config, key) for key in ("dev_prompts", "dev_data", "accelerate_config")}
+    judge = config.selection_judge
+    if judge is not None:
+        files["selection_judge.reference"] = judge.reference
+    contents = {key: _content(path) for key, path in files.items() if path}
+    if judge is not None and parse_judge_spec(judge.judge)[0] != "openai":
+        contents["selection_judge.judge"] = backbones.identity(judge.judge)
+    return contents
+
+
+def _content(path: str) -> str:
+    """A file by its bytes, a folder by every file under it (`limacot.io.fingerprint`)."""
+    return tree_fingerprint(path) if Path(path).is_dir() else input_fingerprint(path)
 
 
 def _built_label(size, data_config: DataBuildConfig) -> str:
