@@ -173,10 +173,8 @@ def _cache_lima_test_prompts(hub_cache, shared_data) -> None:
 
 @pytest.mark.shared_data
 def test_paper_config_dry_run_prints_the_api_cost(tmp_path, shared_data, hub_cache):
-    """The seed study as shipped (162 judged pairs x the prompts x 2 orders with gpt-4o as judge),
-    then with its commented reference example switched on (gpt-4o's answers, judged against every
-    lima+cot cell)."""
-    import yaml
+    """The seed study as shipped: gpt-4o's reference answers, 198 judged pairs x the prompts x 2
+    orders with gpt-4o as judge, every cell and the reference graded once."""
     from typer.testing import CliRunner
 
     from limacot.cli import app
@@ -189,27 +187,12 @@ def test_paper_config_dry_run_prints_the_api_cost(tmp_path, shared_data, hub_cac
     assert shipped.exit_code == 0, shipped.output
     text = shipped.stdout
     assert "cost (estimated: tokens are characters / 4" in text and f"prompts: {n} (hf:GAIR/lima/test.jsonl)" in text
-    assert f"pairwise judging: 162 jobs, {162 * 2 * n:,} calls (API)" in text  # 2 backbones x (5 + 4) comparisons x 9
-    assert f"at most {162 * 2 * n * 256:,} output tokens" in text  # judge max_tokens 256
-    assert "reference answers" not in text
-    lines = paper.read_text(encoding="utf-8").splitlines()
-    example = [line.replace("# ", "", 1) for line in lines if line.startswith(("# references:", "#   gpt-4o:"))]
-    example += [line.replace("# ", "", 1) for line in lines if line.startswith("  # - {a: gpt-4o")]
-    raw = yaml.safe_load(paper.read_text(encoding="utf-8"))
-    extra = yaml.safe_load("\n".join(example[:2]))
-    raw.update(references=extra["references"], comparisons=raw["comparisons"] + yaml.safe_load(example[2].strip()),
-               data=str(CONFIGS / "data" / "seed-study.yaml"),
-               train={"preset": str(CONFIGS / "train" / "lima-llama3-8b.yaml")})
-    raw["eval"]["data_dir"] = str(shared_data)
-    (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True))
-    with_ref = CliRunner().invoke(app, ["run", "--config", str(tmp_path / "study.yaml"), "--out", str(tmp_path / "b"),
-                                        "--dry-run"], env={"COLUMNS": "250"})
-    assert with_ref.exit_code == 0, with_ref.output
-    text = with_ref.stdout
-    assert "reference gpt-4o: answers from openai:gpt-4o" in text and "lima+cot vs gpt-4o" in text
-    assert f"reference answers: 1 job, {n} calls (API)" in text
-    assert f"pairwise judging: {162 + 18} jobs, {180 * 2 * n:,} calls (API)" in text  # + gpt-4o vs 18 lima+cot cells
-    assert f"API total: {n + 360 * n:,} calls" in text
+    # 2 backbones x (5 + 4) comparisons x 9 cells, plus gpt-4o vs the 2 x 9 lima and the 2 x 9 lima+cot cells
+    assert f"pairwise judging: {162 + 36} jobs, {198 * 2 * n:,} calls (API)" in text
+    assert f"at most {198 * 2 * n * 256:,} output tokens" in text  # judge max_tokens 256
+    assert f"reference answers: 1 job, {n} calls (API)" in text and "reference gpt-4o: answers from openai:gpt-4o" in text
+    assert f"absolute grading: {92 + 1} jobs, {93 * n:,} calls (API)" in text  # 92 cells and the reference, 1 sample
+    assert f"API total: {n + 396 * n + 93 * n:,} calls" in text
 
 
 def test_grade_jobs_grade_every_cell_and_reference_and_are_in_the_cost(ref_study):

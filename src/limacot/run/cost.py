@@ -29,7 +29,13 @@ from limacot.data.sources import read_prompts
 from limacot.errors import LimacotInputError
 from limacot.judge.clients import parse_judge_spec
 from limacot.judge.instructions import GRADE_INSTRUCTIONS, INSTRUCTIONS, pick_lang
-from limacot.models.api import MESSAGE_TOKENS, REQUEST_TOKENS, estimate_request_tokens, estimate_tokens, is_api_spec
+from limacot.models.api import (
+    MESSAGE_TOKENS,
+    REQUEST_TOKENS,
+    estimate_request_tokens,
+    estimate_tokens,
+    is_api_spec,
+)
 from limacot.run.plan import Job, Plan
 
 log = logging.getLogger(__name__)
@@ -74,7 +80,7 @@ def plan_cost(plan: Plan) -> Cost | None:
     config = plan.config
     if not config.judge:
         return None
-    jobs = [j for j in plan.jobs if j.is_reference or j.stage in ("judge", "grade")]
+    jobs = [j for j in plan.jobs if j.stage in ("judge", "grade") or (j.stage == "generate" and j.is_reference)]
     todo = [j for j in jobs if not j.is_done()]
     try:
         read = read_prompts(config.judge.prompts)[:config.judge.limit]
@@ -83,7 +89,7 @@ def plan_cost(plan: Plan) -> Cost | None:
     ids, prompts = [pid for pid, _ in read], [messages for _, messages in read]
     answers = _Answers(plan, ids)
     api_judge = parse_judge_spec(config.judge.judge)[0] == "openai"
-    lines = [_reference_line(plan, [j for j in todo if j.is_reference], prompts),
+    lines = [_reference_line(plan, [j for j in todo if j.stage == "generate"], prompts),
              _judge_line(plan, [j for j in todo if j.stage == "judge"], prompts, answers, api_judge)]
     if config.grade is not None:
         lines.append(_grade_line(plan, [j for j in todo if j.stage == "grade"], prompts, answers, api_judge,
@@ -99,7 +105,7 @@ def _reference_line(plan: Plan, jobs: list[Job], prompts: list[list[dict]]) -> C
                     len(api) * len(prompts) * plan.config.judge.max_new_tokens)
 
 
-def _judge_line(plan: Plan, jobs: list[Job], prompts: list[list[dict]], answers: "_Answers",
+def _judge_line(plan: Plan, jobs: list[Job], prompts: list[list[dict]], answers: _Answers,
                 api: bool) -> CostLine:
     """Two calls per prompt both sides answer, each the instruction with the prompt and both answers."""
     judge = plan.config.judge
@@ -117,7 +123,7 @@ def _judge_line(plan: Plan, jobs: list[Job], prompts: list[list[dict]], answers:
     return CostLine("pairwise judging", api, len(jobs), calls, tokens, calls * judge.max_tokens if decodes else 0)
 
 
-def _grade_line(plan: Plan, jobs: list[Job], prompts: list[list[dict]], answers: "_Answers", api: bool,
+def _grade_line(plan: Plan, jobs: list[Job], prompts: list[list[dict]], answers: _Answers, api: bool,
                 grade) -> CostLine:
     """`samples` calls per answered prompt of each graded cell: the rubric with the prompt and the answer."""
     texts = [messages[-1]["content"] for messages in prompts]
