@@ -38,7 +38,7 @@ Key = tuple[str, str, str, str, str]   # (backbone, variant, size, task, metric)
 def main_estimates(study: Study) -> dict[Key, Estimate]:
     """Every (backbone, variant, size, task, metric) with a main number (fewshot_seed -1); each
     Estimate's labels are its cells, in seed order."""
-    cells = {c["cell_id"]: c for c in study.cells}
+    cells = {c["cell_id"]: c for c in study.grid_cells}
     grouped: dict[Key, list[tuple[int, str, float, float | None]]] = {}
     for row in study.metrics:
         cell = cells.get(row["cell_id"])
@@ -56,7 +56,7 @@ def main_estimates(study: Study) -> dict[Key, Estimate]:
 def fewshot_spreads(study: Study) -> dict[Key, Spread]:
     """Every entry with per-few-shot-seed rows (fewshot_seed >= 0): over the cells that ran two
     or more seeds, else (every cell ran it once) a Spread with k = 1 and no sd."""
-    cells = {c["cell_id"]: c for c in study.cells}
+    cells = {c["cell_id"]: c for c in study.grid_cells}
     per_cell: dict[tuple[Key, str], list[float]] = {}
     for row in study.metrics:
         cell = cells.get(row["cell_id"])
@@ -82,21 +82,31 @@ def fewshot_spreads(study: Study) -> dict[Key, Spread]:
 
 
 def backbones(study: Study) -> list[str]:
+    """The grid's backbones: configured order, then any other found in the store (never the
+    reference systems' `reference`)."""
     configured = list((study.config.get("backbones") or {}).keys())
-    return _ordered(configured, {c["backbone"] for c in study.cells})
+    return _ordered(configured, {c["backbone"] for c in study.grid_cells})
 
 
 def variants(study: Study) -> list[str]:
-    """Configured order (base first), then any other variant found in the store."""
+    """Configured order (base first), then any other variant found among the grid's cells (a
+    reference system's name is no variant)."""
     configured = [v for v in study.config.get("variants") or KNOWN_VARIANTS]
-    found = {c["variant"] for c in study.cells}
+    found = {c["variant"] for c in study.grid_cells}
     ordered = _ordered(configured, found)
     return sorted(ordered, key=lambda v: v != BASE)
 
 
 def sizes(study: Study) -> list[str]:
     """Fine-tuning sizes present in the store, smallest first ("all" last)."""
-    return sorted({str(c["size"]) for c in study.cells if c["variant"] != BASE}, key=size_order)
+    return sorted({str(c["size"]) for c in study.grid_cells if c["variant"] != BASE}, key=size_order)
+
+
+def references(study: Study) -> list[str]:
+    """The reference systems' names: the store's, in the config's order, then those configured
+    that the store does not list yet."""
+    found = [c["variant"] for c in study.reference_cells]
+    return found + [n for n in study.config.get("references") or {} if n not in found]
 
 
 def _ordered(preferred: list[str], found: set[str]) -> list[str]:

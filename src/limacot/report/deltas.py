@@ -37,11 +37,8 @@ def kind_order(kinds: set[str], configured: list[str] = ()) -> list[str]:
 
 def deltas_section(study: Study) -> list:
     blocks: list = [Heading(2, "Paired deltas")]
-    configured = study.config.get("comparisons") or []
     if not study.comparisons:
-        why = ("none are configured (`comparisons` is empty in the study config)" if not configured else
-               f"{len(configured)} are configured but none has finished yet (see Study status)")
-        return blocks + [Para(f"No paired comparisons in the store: {why}.")]
+        return blocks + [Para(f"No paired comparisons in the store: {_why_none(study)}.")]
     blocks.append(Para(f"Δ = B − A on the same documents and prompts, per task (primary metric), one column per "
                        f"B cell (training size/seed). [95% CI]: paired bootstrap over documents; p: the test of "
                        f"that same metric, Holm-corrected across the tasks of that comparison: McNemar's exact "
@@ -61,6 +58,23 @@ def deltas_section(study: Study) -> list:
             rows = [r for r in study.comparisons if r["kind"] == kind and _backbone(study, r["a_cell"]) == backbone]
             blocks += _kind_tables(study, backbone, rows, groups, names)
     return blocks
+
+
+def _why_none(study: Study) -> str:
+    """Why the store holds no comparisons: none configured, or none finished. A comparison with a
+    reference system never gets compare rows (a reference has no benchmark numbers), so it is
+    not counted."""
+    configured = list(study.configured_kinds)
+    if not configured:
+        return "none are configured (`comparisons` is empty in the study config)"
+    references = study.reference_names
+    grid = [kind for kind in configured if not set(kind.split(" vs ")) & references]
+    judged = len(configured) - len(grid)
+    judged_only = (f"; {judged} with a reference system {'is' if judged == 1 else 'are'} judged only (a reference "
+                   f"has no benchmark numbers)") if judged else ""
+    if not grid:
+        return f"none are configured between the grid's variants{judged_only}"
+    return f"{len(grid)} are configured but none has finished yet (see Study status){judged_only}"
 
 
 def _backbone(study: Study, cell_id: str) -> str:

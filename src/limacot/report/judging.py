@@ -31,8 +31,7 @@ LIMA = ("LIMA showed each pair of answers once, in a random order, and reported 
         "rate above differs: a verdict that flips when the answers swap places counts as a tie there, and a tie "
         "as equal or better, so position bias raises it (a judge that always prefers the first answer reads 100% "
         "there and about 50% in a single order). \"win + tie/2\" counts a tie (or flip) as half a win; the flip "
-        "rate is the share of decided prompts whose two verdicts preferred different runs. Only the protocol "
-        "is LIMA's: here A is a cell of this study, not GPT-4, Bard or DaVinci003.")
+        "rate is the share of decided prompts whose two verdicts preferred different runs.")
 BIASES = ("Position bias: of the verdicts that prefer one answer (both orders of every prompt), the share "
           "preferring the answer shown first; 50% means the position does not sway the judge. Length bias: a "
           "logistic fit (Firth-penalized) of B's outcome per decided prompt (win 1, tie 1/2, loss 0) on log2 of "
@@ -75,16 +74,41 @@ def judge_section(study: Study) -> list:
              for r in rows]
     blocks.append(Table(["A", "B", "judge", "B wins", "ties", "A wins", "unparseable", "n", "B equal or better",
                          "95% CI", "order flips"], table, [False] * 3 + [True] * 8))
-    return blocks + lima_blocks(rows) + bias_blocks(rows, labels, missing)
+    return blocks + lima_blocks(study, rows) + bias_blocks(rows, labels, missing)
 
 
-def lima_blocks(rows: list[dict]) -> list:
+def lima_setting(study: Study, rows: list[dict]) -> str:
+    """Which pairs are LIMA's setting: a model of the study (B) against a reference system (A),
+    whose single-order rate is the one to set beside LIMA's; a pair of two cells shares only
+    LIMA's protocol."""
+    def references(side: str) -> list[str]:
+        return sorted({f"`{r[side]}`" for r in rows if (cell := study.cell(r[side])) and cell.is_reference})
+
+    as_a, as_b = references("a_cell"), references("b_cell")
+    cells_as_a = any(not ((cell := study.cell(r["a_cell"])) and cell.is_reference) for r in rows)
+    if not as_a:
+        text = "Only the protocol is LIMA's: here A is a cell of this study, not GPT-4, Bard or DaVinci003."
+    else:
+        text = (f"With a reference system as A ({', '.join(as_a)}), a pair is LIMA's setting: B, a model of this "
+                f"study, against a reference system, as LIMA's answers were set against GPT-4's, Bard's and "
+                f"DaVinci003's; its \"B equal or better, single order\" is the rate comparable to LIMA's 43/58/65% "
+                f"(with this study's judge and prompts).")
+        if cells_as_a:
+            text += " Where A is a cell of this study, only the protocol is LIMA's."
+    if as_b:
+        text += (f" Where a reference system is B ({', '.join(as_b)}), the rate is the reference's against the cell, "
+                 f"LIMA's setting reversed: name the reference first in `comparisons` ([reference, variant]) to read "
+                 f"it LIMA's way.")
+    return text
+
+
+def lima_blocks(study: Study, rows: list[dict]) -> list:
     """The single-order table (LIMA's setting) beside both orders' rates, and what compares with LIMA."""
     table = [[r["a_cell"], r["b_cell"], r["judge"], _count(r, "single_wins"), _count(r, "single_ties"),
               _count(r, "single_losses"), _rate(r, "single_rate", "single_ci_low", "single_ci_high"),
               fmt(r["rate"]), _rate(r, "half_tie_rate", "half_tie_ci_low", "half_tie_ci_high"),
               _rate(r, "flip_rate", "flip_ci_low", "flip_ci_high")] for r in rows]
-    blocks = [Heading(3, "Comparable to LIMA"), Para(LIMA),
+    blocks = [Heading(3, "Comparable to LIMA"), Para(f"{LIMA} {lima_setting(study, rows)}"),
               Table(["A", "B", "judge", "single order: B wins", "ties", "A wins",
                      "B equal or better, single order [95% CI]", "B equal or better, both orders",
                      "win + tie/2, both orders [95% CI]", "flip rate [95% CI]"], table, [False] * 3 + [True] * 7)]
@@ -205,9 +229,9 @@ def _pair_label(study: Study, row: dict, with_judge: bool, with_backbone: bool) 
 
 def _short(study: Study, cell_id: str, with_backbone: bool) -> str:
     """'smol/base/-/s0' -> 'smol/base' (or 'base'); 'smol/lima/20/s0' -> 'lima/20/s0' without the
-    backbone (from the cells table; an id it lacks as it is)."""
+    backbone (from the cells table; a reference's id and an id it lacks as they are)."""
     cell = study.cell(cell_id)
-    if cell is None:
+    if cell is None or cell.is_reference:
         return cell_id
     parts = [cell.variant] + ([] if cell.is_base else [cell.size, f"s{cell.seed}"])
     return "/".join([cell.backbone] * with_backbone + parts)

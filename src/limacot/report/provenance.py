@@ -1,6 +1,7 @@
 """Provenance: for every number, the cell it came from and what produced that cell.
 
-Per cell: the model (backbone identity; a fine-tuned cell's model key is its train key), the
+Per cell: the model (backbone identity; a fine-tuned cell's model key is its train key; a
+reference system: its source, and the key of its answers as model key), the
 train key, the data build key and the training file's sha256 (from the train job's inputs and the
 data manifest), the eval key; then the resolved train configs (one per distinct config, `data`
 and `seed` aside), the eval settings, the store's provenance table (limacot and package
@@ -12,14 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from pathlib import PurePath
 
 import yaml
 
+from limacot.models.api import is_api_spec, parse_api_spec
 from limacot.report.doc import Code, Details, Heading, Para, Table
 from limacot.report.results import DASH
 from limacot.report.study import Study
-from limacot.study.cells import BASE, size_order
+from limacot.study.cells import BASE, REFERENCE, size_order
 
 KEY_CHARS = 12
 
@@ -48,11 +51,29 @@ def model_label(identity: dict | str | None) -> str:
     return f"{kind}: {name}{rev}{fingerprint}"
 
 
+def source_label(source: str | None) -> str:
+    """A reference system's source without machine paths: 'openai:gpt-4o' (with its server's host
+    when one is named: 'openai:gpt-4o at api.openai.com'), or 'answers file answers.jsonl'."""
+    if not source:
+        return "source not recorded"
+    if is_api_spec(source):
+        _, model, base = parse_api_spec(source, "reference")
+        host = urllib.parse.urlsplit(base).netloc if base else ""
+        return f"openai:{model}" + (f" at {host}" if host else "")
+    return f"answers file {PurePath(source).name}"
+
+
 def cell_rows(study: Study) -> list[list[str]]:
     files = (study.manifest or {}).get("outputs", {})
     rows = []
-    for cell in sorted(study.cells, key=lambda c: (c["backbone"], c["variant"] != BASE, c["variant"],
-                                                   size_order(str(c["size"])), c["seed"])):
+    for cell in sorted(study.cells, key=lambda c: (c["backbone"] == REFERENCE, c["backbone"], c["variant"] != BASE,
+                                                   c["variant"], size_order(str(c["size"])), c["seed"])):
+        if cell["backbone"] == REFERENCE:
+            generate = _latest(study, "generate", cell["cell_id"])
+            rows.append([cell["cell_id"], f"reference: {source_label(study.reference_source(cell['variant']))}",
+                         _short(generate and generate["key"]), DASH, DASH, DASH, DASH,
+                         "none: a reference is judged, not evaluated"])
+            continue
         train = _latest(study, "train", cell["cell_id"])
         evaluation = _latest(study, "eval", cell["cell_id"])
         train_in = study.inputs(train) if train else {}
@@ -73,7 +94,8 @@ def provenance_section(study: Study) -> list:
                     Para(f"Every number in this report comes from one cell below. Keys are content hashes (first "
                          f"{KEY_CHARS} characters): a stage's output lives in `stages/<stage>/<key[:16]>/` with a "
                          f"`limacot-stage.json` marker holding its full inputs; the model key of a fine-tuned cell is "
-                         f"its train key. Training file: sha256 of `data/<variant>/<size>/train.jsonl`.")]
+                         f"its train key, a reference system's the key of its answers (its generate job). Training "
+                         f"file: sha256 of `data/<variant>/<size>/train.jsonl`.")]
     if study.cells:
         blocks.append(Table(["cell", "model", "model key", "train key", "data key", "training file", "eval key",
                              "eval"], cell_rows(study)))

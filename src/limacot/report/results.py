@@ -45,7 +45,7 @@ def estimate_entry(est: Estimate | None) -> Num | str:
 
 def columns(study: Study, backbone: str, size: str) -> list[tuple[str, str]]:
     """(label, size key) of the variants shown in one main table: base ('-'), then each variant at `size`."""
-    present = {(c["variant"], str(c["size"])) for c in study.cells if c["backbone"] == backbone}
+    present = {(c["variant"], str(c["size"])) for c in study.grid_cells if c["backbone"] == backbone}
     out = []
     for variant in aggregate.variants(study):
         key = "-" if variant == BASE else size
@@ -58,7 +58,7 @@ def table_groups(study: Study) -> list[tuple[str, str]]:
     """(backbone, size) of every main table; a base-only backbone gets one table with size '-'."""
     groups = []
     for backbone in aggregate.backbones(study):
-        sizes = sorted({str(c["size"]) for c in study.cells if c["backbone"] == backbone and c["variant"] != BASE},
+        sizes = sorted({str(c["size"]) for c in study.grid_cells if c["backbone"] == backbone and c["variant"] != BASE},
                        key=size_order)
         groups += [(backbone, s) for s in sizes] or [(backbone, "-")]
     return groups
@@ -69,7 +69,7 @@ def main_section(study: Study, estimates: dict) -> list:
     if not estimates:
         return blocks + [Para("No benchmark numbers in the store yet: no eval stage has finished "
                               "(see Study status).")]
-    seeds = sorted({c["seed"] for c in study.cells if c["variant"] != BASE})
+    seeds = sorted({c["seed"] for c in study.grid_cells if c["variant"] != BASE})
     blocks.append(Para(f"{CI_NOTE} Training seeds in the store: {', '.join(map(str, seeds)) or 'none'}"
                        + (" (one seed: every interval is stderr-based)." if len(seeds) <= 1 else ".")))
     by_task = aggregate.metrics_by_task(estimates)

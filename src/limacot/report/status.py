@@ -9,6 +9,7 @@ limacot) is reported from its stage runs alone, saying that jobs never started c
 from __future__ import annotations
 
 from limacot.report import aggregate
+from limacot.report.provenance import source_label
 from limacot.report.doc import Bullets, Heading, Para, Table
 from limacot.report.study import Study
 from limacot.study.cells import BASE
@@ -37,7 +38,7 @@ DATA_SEED_TEXT = {
 
 def overview_section(study: Study) -> list:
     """Title, what the study is, and a one-line state."""
-    cells = study.cells
+    cells = study.grid_cells
     tuned = [c for c in cells if c["variant"] != BASE]
     seeds = sorted({c["seed"] for c in tuned})
     blocks: list = [Heading(1, f"limacot report: {study.name}")]
@@ -46,6 +47,11 @@ def overview_section(study: Study) -> list:
                        f"{', '.join(aggregate.sizes(study)) or 'none'}; training seeds: "
                        f"{', '.join(map(str, seeds)) or 'none'}; {len(cells)} cells (a cell is one model: "
                        f"backbone/variant/size/seed; base = the backbone without fine-tuning)."))
+    references = aggregate.references(study)
+    if references:
+        named = ", ".join(f"{name} ({source_label(study.reference_source(name))})" for name in references)
+        blocks.append(Para(f"References: {named}: systems outside the grid whose answers are judged against the "
+                           f"cells (`reference/<name>`; no benchmark numbers, so no paired deltas)."))
     if len(seeds) > 1:
         blocks.append(Para(DATA_SEED_TEXT[study.data_seed]))
     counts = _status_counts(study)

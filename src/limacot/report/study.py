@@ -1,7 +1,7 @@
 """Everything the report reads from a study folder, read-only and tolerant of a partial study.
 
     STUDY_DIR/results.sqlite          cells, jobs (the plan), stage_runs, metrics, comparisons, judgments,
-                                      provenance (`limacot.study.store.read_store`)
+                                      grades, provenance (`limacot.study.store.read_store`)
     STUDY_DIR/study.resolved.yaml     the study config (optional: a missing or broken one is noted)
     STUDY_DIR/data/manifest.json      data build hashes and counts (optional)
     STUDY_DIR/data/card.md            the dataset card (optional)
@@ -23,9 +23,9 @@ from pathlib import Path
 import yaml
 
 from limacot.errors import LimacotInputError
-from limacot.study.cells import Cell
-from limacot.study.store import (MARKER, STORE, CellRow, ComparisonRow, JobRow, JudgmentRow, MetricRow, StageRun,
-                                 as_cell, read_store)
+from limacot.study.cells import REFERENCE, Cell
+from limacot.study.store import (MARKER, STORE, CellRow, ComparisonRow, GradeRow, JobRow, JudgmentRow, MetricRow,
+                                 StageRun, as_cell, read_store)
 
 CONFIG = "study.resolved.yaml"
 
@@ -33,7 +33,8 @@ CONFIG = "study.resolved.yaml"
 @dataclass
 class Study:
     """The study's contents. Rows are the store's (`limacot.study.store`: plain dicts with its
-    column names); `jobs` is None when the store holds no plan."""
+    column names); `jobs` is None when the store holds no plan. `cells` holds the grid's cells and
+    the reference systems' (backbone `reference`); `grid_cells` and `reference_cells` split them."""
 
     dir: Path
     config: dict = field(default_factory=dict)        # study.resolved.yaml ({} when absent)
@@ -44,6 +45,7 @@ class Study:
     metrics: list[MetricRow] = field(default_factory=list)
     comparisons: list[ComparisonRow] = field(default_factory=list)
     judgments: list[JudgmentRow] = field(default_factory=list)
+    grades: list[GradeRow] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)
     manifest: dict | None = None
     card: str | None = None
@@ -56,6 +58,24 @@ class Study:
     @cached_property
     def _cells_by_id(self) -> dict[str, Cell]:
         return {row["cell_id"]: as_cell(row) for row in self.cells}
+
+    @property
+    def grid_cells(self) -> list[CellRow]:
+        """The cells of the grid (backbone x variant x size x seed), without the reference systems."""
+        return [row for row in self.cells if row["backbone"] != REFERENCE]
+
+    @property
+    def reference_cells(self) -> list[CellRow]:
+        """The reference systems' cells, in the study config's `references:` order, then by name."""
+        order = list(self.config.get("references") or {})
+        rows = [row for row in self.cells if row["backbone"] == REFERENCE]
+        return sorted(rows, key=lambda r: (order.index(r["variant"]) if r["variant"] in order else len(order),
+                                           r["variant"]))
+
+    @property
+    def reference_names(self) -> set[str]:
+        """The reference systems' names: those the store lists and those the config declares."""
+        return {r["variant"] for r in self.reference_cells} | set(self.config.get("references") or {})
 
     @property
     def data_seed(self) -> str:
@@ -84,6 +104,20 @@ class Study:
         the cells table lacks come after those, by the id."""
         cell = self.cell(cell_id)
         return (0, cell.sort_key) if cell else (1, cell_id)
+
+    def reference_source(self, name: str) -> str | None:
+        """What the reference system `name` answered from: the `openai:MODEL[@BASE_URL]` spec or the
+        answers file its generate job read (its recorded inputs), else the study config's
+        `references:` entry; None when neither says."""
+        cell_id = Cell.reference(name).id
+        runs = sorted((r for r in self.stage_runs if r["stage"] == "generate" and r["cell_id"] == cell_id),
+                      key=lambda r: (r["status"] == "done", r["started"] or 0))
+        for run in reversed(runs):
+            inputs = self.inputs(run)
+            if inputs.get("spec") or inputs.get("answers"):
+                return str(inputs.get("spec") or inputs.get("answers"))
+        source = (self.config.get("references") or {}).get(name)
+        return str(source) if source else None
 
     def inputs(self, run: dict) -> dict:
         """A stage run's inputs: stage_runs.config, else its output's marker, else {}."""
@@ -143,10 +177,12 @@ def load_study(study_dir: str | Path) -> Study:
 def _read_store(path: Path, study: Study) -> None:
     contents = read_store(path)
     for table in contents.missing:
-        why = " (the plan was not recorded: a store from an older limacot)" if table == "jobs" else ""
+        why = {"jobs": " (the plan was not recorded: a store from an older limacot)",
+               "grades": " (a store from before absolute grades were recorded)"}.get(table, "")
         study.notes.append(f"the results store has no `{table}` table{why}")
     study.cells, study.jobs, study.stage_runs = contents.cells, contents.jobs, contents.stage_runs
     study.metrics, study.comparisons, study.judgments = contents.metrics, contents.comparisons, contents.judgments
+    study.grades = contents.grades
     study.provenance = contents.provenance
 
 
