@@ -1,4 +1,5 @@
-"""The chart sections: scaling curves and the CoT ablation (the judge's charts: `judging`).
+"""The chart sections: scaling curves and the CoT ablation (the judge's charts: `judging`; the
+grades chart: `grades`, with `scaling_panel`).
 Each section prepares the series from the same estimates the tables show, draws the PNG
 (`plots`) and returns blocks with the image, or a sentence saying why there is none.
 
@@ -42,7 +43,7 @@ def scaling_section(study: Study, estimates: dict) -> list:
     blocks: list = [Heading(2, "Scaling curves")]
     tasks, left_out = chart_tasks(estimates)
     labels = aggregate.task_labels(study)
-    panels = [_panel(study, estimates, task, metric, labels.get(task, task)) for task, metric in tasks]
+    panels = [scaling_panel(study, estimates, task, metric, labels.get(task, task)) for task, metric in tasks]
     panels = [p for p in panels if p.lines]
     if not panels:
         return blocks + [Para("No fine-tuned cell has benchmark numbers yet, so there is nothing to draw.")]
@@ -57,7 +58,10 @@ def scaling_section(study: Study, estimates: dict) -> list:
     return blocks + [Para(text), Image("scaling.png", "Scaling curves", png)]
 
 
-def _panel(study: Study, estimates: dict, task: str, metric: str, label: str) -> plots.Panel:
+def scaling_panel(study: Study, estimates: dict, task: str, metric: str, label: str) -> plots.Panel:
+    """One panel of a scaling chart from `estimates` keyed (backbone, variant, size, task, metric):
+    a line per backbone and fine-tuned variant over the training examples, base as a reference
+    line per backbone. The grades chart (`grades`) draws its grades through it too."""
     panel = plots.Panel(label, metric)
     for backbone in aggregate.backbones(study):
         base = estimates.get((backbone, BASE, "-", task, metric))

@@ -5,6 +5,8 @@ judge's charts (preference, position and length bias) are the judge's own (`lima
 
     scaling_chart([Panel("kobest_copa", "acc", [Line("lima", "smol", [10, 20], [.5, .6], [.4, .5], [.6, .7])],
                          [Ref("smol", .45, .40, .50)])])        -> one subplot per task
+    scaling_chart([Panel("grade", "mean grade (1-6)", [...], [Ref("smol", 3.1, 2.9, 3.3),
+                                                           Ref("", 5.2, 5.0, 5.4, name="gpt-4o")])])
     ablation_chart([Group("smol", "N = 20", ["copa"], {"lima": [Bar(.6, .5, .7)]})])
 """
 
@@ -18,6 +20,7 @@ from limacot.io.figures import png_bytes, pyplot
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 VARIANT_COLOURS = {"base": "#666666", "lima": "#0072B2", "lima+cot": "#D55E00", "cot": "#009E73",
                    "lima+answer-only": "#E69F00", "cot-answer-only": "#56B4E9"}
+REFERENCE_COLOURS = ("#000000", "#CC79A7", "#F0E442")  # reference systems' lines (grades chart)
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D")
 MAX_PANELS = 12
@@ -47,10 +50,13 @@ class Line:
 
 @dataclass
 class Ref:
+    """A horizontal line (and band): a backbone's base model, or a reference system (`name`)."""
+
     backbone: str
     mean: float
     low: float | None
     high: float | None
+    name: str = "base"
 
 
 @dataclass
@@ -63,13 +69,15 @@ class Panel:
 
 def scaling_chart(panels: list[Panel], variants: list[str], backbones: list[str], title: str) -> bytes:
     """Score vs number of training examples: one subplot per task, one line per (backbone,
-    variant) with its 95% band, base as a horizontal line (and band) per backbone."""
+    variant) with its 95% band, base as a horizontal line (and band) per backbone, and each
+    reference system (a `Ref` with its name) as one too."""
     plt = pyplot()
     ncols = min(2, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     legend_in = 0.45 if len(backbones) == 1 else 0.75
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.2 * nrows + legend_in), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(4.6 * ncols, 6.6), 3.2 * nrows + legend_in), squeeze=False)
     handles: dict[str, object] = {}
+    references = list(dict.fromkeys(ref.name for panel in panels for ref in panel.refs if ref.name != "base"))
     for ax, panel in zip(axes.flat, panels):
         for line in panel.lines:
             style = backbones.index(line.backbone) % len(LINESTYLES)
@@ -79,12 +87,11 @@ def scaling_chart(panels: list[Panel], variants: list[str], backbones: list[str]
             handles.setdefault(label, handle)
             _band(ax, line.xs, line.lows, line.highs, colour(line.variant, variants))
         for ref in panel.refs:
-            style = backbones.index(ref.backbone) % len(LINESTYLES)
-            label = "base" if len(backbones) == 1 else f"base ({ref.backbone})"
-            handles.setdefault(label, ax.axhline(ref.mean, color=colour("base", variants), linewidth=1.2,
-                                                 linestyle=LINESTYLES[(style + 1) % len(LINESTYLES)], label=label))
+            label, color, linestyle = _ref_style(ref, backbones, variants, references)
+            handles.setdefault(label, ax.axhline(ref.mean, color=color, linewidth=1.2, linestyle=linestyle,
+                                                 label=label))
             if ref.low is not None:
-                ax.axhspan(ref.low, ref.high, color=colour("base", variants), alpha=0.08, linewidth=0)
+                ax.axhspan(ref.low, ref.high, color=color, alpha=0.08, linewidth=0)
         _size_axis(ax, sorted({x for line in panel.lines for x in line.xs}))
         ax.set_title(panel.task)
         ax.set_ylabel(panel.metric)
@@ -95,6 +102,16 @@ def scaling_chart(panels: list[Panel], variants: list[str], backbones: list[str]
     fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=min(4, len(handles)))
     fig.tight_layout(rect=(0, legend_in / (3.2 * nrows + legend_in), 1, 1))
     return png_bytes(fig)
+
+
+def _ref_style(ref: Ref, backbones: list[str], variants: list[str], references: list[str]) -> tuple[str, str, str]:
+    """(label, colour, line style) of a horizontal line: base grey, dashed per backbone; a
+    reference system in its own colour, dash-dotted."""
+    if ref.name != "base":
+        return f"{ref.name} (reference)", REFERENCE_COLOURS[references.index(ref.name) % len(REFERENCE_COLOURS)], "-."
+    style = backbones.index(ref.backbone) % len(LINESTYLES)
+    label = "base" if len(backbones) == 1 else f"base ({ref.backbone})"
+    return label, colour("base", variants), LINESTYLES[(style + 1) % len(LINESTYLES)]
 
 
 def _band(ax, xs, lows, highs, color) -> None:

@@ -4,7 +4,7 @@ Writes, under `STUDY_DIR/report/` (each file atomically):
 
     report.md          the report in Markdown (images beside it)
     report.html        the same report as one self-contained page (images embedded, no links out)
-    scaling.png, cot_ablation.png, judge.png, judge_position.png, judge_length.png
+    scaling.png, cot_ablation.png, judge.png, judge_position.png, judge_length.png, grades.png
                        the charts that have data (stale ones are removed)
     main_table.csv     every (backbone, variant, size, task, metric) mean with its interval, full precision
     comparisons.csv    the store's comparisons table, every metric, with the test that gave its p
@@ -24,21 +24,21 @@ from typing import Callable
 from limacot import __version__
 from limacot.io.atomic import atomic_write_bytes, atomic_write_text
 from limacot.eval.scores import metric_test
-from limacot.report import aggregate, charts, datacard, deltas, human, judging, provenance, results, status
+from limacot.report import aggregate, charts, datacard, deltas, grades, human, judging, provenance, results, status
 from limacot.report.doc import Heading, Image, Para, to_html, to_markdown
 from limacot.report.study import Study, load_study
 from limacot.study.cells import size_order
 
 log = logging.getLogger(__name__)
 REPORT_DIR = "report"
-CHARTS = ("scaling.png", "cot_ablation.png", "judge.png", "judge_position.png", "judge_length.png")
+CHARTS = ("scaling.png", "cot_ablation.png", "judge.png", "judge_position.png", "judge_length.png", "grades.png")
 
 
 def write_report(study_dir: str | Path, out: str | Path | None = None) -> dict[str, Path]:
     """Write the report of `study_dir` into `out` (default `STUDY_DIR/report/`; see the module
     docstring) and return its files: {"markdown", "html", "main_table", "comparisons"} plus
-    {"scaling", "cot_ablation", "judge", "judge_position", "judge_length"} for the charts that
-    were drawn. Raises LimacotInputError if `study_dir` is not a study folder."""
+    {"scaling", "cot_ablation", "judge", "judge_position", "judge_length", "grades"} for the charts
+    that were drawn. Raises LimacotInputError if `study_dir` is not a study folder."""
     study = load_study(study_dir)
     out = Path(out) if out is not None else study.dir / REPORT_DIR
     blocks = build_blocks(study)
@@ -70,7 +70,8 @@ def build_blocks(study: Study) -> list:
         ("CoT ablation", lambda: charts.ablation_section(study, estimates)),
         ("Few-shot seed variance", lambda: results.fewshot_section(study, aggregate.fewshot_spreads(study))),
         ("Pairwise judgments", lambda: judging.judge_section(study)),
-        ("Human judgments", lambda: human.human_section(study)),
+        ("Human judgments", lambda: human.human_section(study)),  # the pairwise judge beside humans
+        (grades.TITLE, lambda: grades.grades_section(study)),
         ("Training data", lambda: datacard.data_section(study)),
         ("Study status", lambda: status.status_section(study)),
         ("Provenance", lambda: provenance.provenance_section(study)),
