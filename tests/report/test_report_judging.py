@@ -187,3 +187,21 @@ def test_bias_charts_of_an_earlier_report_are_removed_when_no_longer_drawn(judge
         db.commit()
         db.close()
     assert "judge" in paths and not (out / "judge_position.png").exists() and not (out / "judge_length.png").exists()
+
+
+def test_a_judge_preferring_the_second_answer_is_said_with_the_second_answers_share():
+    from limacot.report.judging import bias_warning
+
+    row = {"first_share": 0.1, "first_ci_low": 0.02, "first_ci_high": 0.2, "length_p": None, "length_slope": None,
+           "a_cell": "a", "b_cell": "b", "judge": "j"}
+    assert "prefers the answer shown second in 90% of its decisive verdicts [80, 98]" in bias_warning(row)
+
+
+def test_a_local_judge_folder_is_named_without_a_machine_path(tmp_path):
+    from limacot.report.study import Study
+
+    study = Study(dir=tmp_path / "study")
+    assert study.judge_name(str(tmp_path / "models" / "judge-7b")) == "judge-7b"
+    assert study.judge_name(str(tmp_path / "study" / "judges" / "j")) == "judges/j"
+    assert [study.judge_name(s) for s in ("openai:gpt-4o@http://host/v1", "embedded", "hf:org/judge")] == \
+        ["openai:gpt-4o@http://host/v1", "embedded", "hf:org/judge"]

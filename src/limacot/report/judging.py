@@ -155,8 +155,10 @@ def bias_warning(row: dict) -> str:
     parts = []
     low, high = row.get("first_ci_low"), row.get("first_ci_high")
     if low is not None and high is not None and not low <= 0.5 <= high:
-        parts.append(f"prefers the answer shown {'first' if low > 0.5 else 'second'} in "
-                     f"{100 * row['first_share']:.0f}% of its decisive verdicts [{100 * low:.0f}, {100 * high:.0f}]")
+        share, low, high, shown = ((row["first_share"], low, high, "first") if low > 0.5 else
+                                   (1 - row["first_share"], 1 - high, 1 - low, "second"))
+        parts.append(f"prefers the answer shown {shown} in {100 * share:.0f}% of its decisive verdicts "
+                     f"[{100 * low:.0f}, {100 * high:.0f}]")
     p, slope = row.get("length_p"), row.get("length_slope")
     if p is not None and slope is not None and p < 0.05:
         parts.append(f"prefers the {'longer' if slope > 0 else 'shorter'} answer (slope {slope:+.2f} per doubling, "

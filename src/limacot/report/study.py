@@ -146,6 +146,13 @@ class Study:
         tail = path.parts[len(path.parts) - 1 - path.parts[::-1].index("stages"):]
         return self.dir.joinpath(*tail)
 
+    def judge_name(self, spec: str) -> str:
+        """A judge as the report names it: an API or hub judge by its spec, a local judge folder by
+        its path inside the study folder or its name (no machine paths in reports)."""
+        if spec.startswith(("openai:", "hf:")) or "/" not in spec:
+            return spec
+        return self.relative(spec)
+
     def relative(self, output: str | None) -> str:
         """`output` relative to the study folder when it lies inside it (no machine paths in reports)."""
         if not output:
@@ -184,6 +191,8 @@ def _read_store(path: Path, study: Study) -> None:
     study.metrics, study.comparisons, study.judgments = contents.metrics, contents.comparisons, contents.judgments
     study.grades = contents.grades
     study.provenance = contents.provenance
+    for row in [*study.judgments, *study.grades]:
+        row["judge"] = study.judge_name(row["judge"])
 
 
 def _read_config(study: Study) -> None:
