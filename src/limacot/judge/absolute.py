@@ -42,7 +42,7 @@ from limacot.judge.config import HttpOptions, JudgeConfig
 from limacot.judge.grades import SCALE, parse_grade
 from limacot.judge.instructions import grade_messages
 from limacot.judge.judges import make_judge
-from limacot.judge.protocol import Run, load_run
+from limacot.judge.protocol import Run, ask_missing, load_named_runs
 from limacot.models.compute import ComputeOptions
 from limacot.stats.bootstrap import bootstrap_interval, resampled_mean
 
@@ -90,16 +90,7 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
     """The generations runs to grade, each named after its folder (made unique with -2, -3, ...)."""
     if not paths:
         raise LimacotInputError("give at least one generations folder (or .jsonl file) to grade")
-    runs, names = [], set()
-    for path in paths:
-        run = load_run(path)
-        name, n = run.name, 1
-        while name in names:
-            n += 1
-            name = f"{run.name}-{n}"
-        names.add(name)
-        runs.append(Run(name, run.path, run.rows))
-    return runs
+    return load_named_runs(paths)
 
 
 def grade_requests(runs: Sequence[Run], samples: int, lang: str, identity: dict) -> list[GradeRequest]:
@@ -116,21 +107,9 @@ def grade_requests(runs: Sequence[Run], samples: int, lang: str, identity: dict)
 
 def ask_judge(judge, requests: Sequence[GradeRequest], cache: JudgeCache, concurrency: int,
               progress: Optional[Callable[[int, int], None]] = None) -> int:
-    """Ask `judge` every distinct request the cache lacks, caching each reply as it arrives;
-    returns the number of calls made. A failure propagates after the finished replies are cached."""
-    todo = {r.key: r.messages for r in requests if r.key not in cache}
-    keys, done = list(todo), 0
-
-    def on_reply(index: int, reply) -> None:
-        nonlocal done
-        cache.put(keys[index], reply.text, reply.usage)
-        done += 1
-        if progress:
-            progress(done, len(keys))
-
-    if keys:
-        judge.complete_all([todo[key] for key in keys], on_reply, concurrency)
-    return done
+    """Ask `judge` every distinct request the cache lacks (`limacot.judge.protocol.ask_missing`)."""
+    return ask_missing(judge, {r.key: r.messages for r in requests if r.key not in cache}, cache, concurrency,
+                       progress)
 
 
 def graded_record(request: GradeRequest, cache: JudgeCache) -> dict:

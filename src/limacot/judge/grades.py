@@ -22,10 +22,11 @@ ratings (`how="conflict"`: "Rating: 3 ... Rating: 5"); nothing recognizable is `
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Optional
+
+from limacot.judge.verdicts import json_objects
 
 SCALE = (1, 6)
 
@@ -95,14 +96,7 @@ def _whole(number: str, scale: Optional[str] = None) -> Optional[int]:
 
 def _json_grade(text: str) -> Grade | None:
     """The grade of the first JSON object with a rating-like key; None when there is none."""
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", text):
-        try:
-            obj, _ = decoder.raw_decode(text, match.start())
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(obj, dict):
-            continue
+    for obj in json_objects(text):
         for key, value in obj.items():
             if str(key).strip().lower() in _KEYS:
                 return _decide([_json_value(value)], "json")

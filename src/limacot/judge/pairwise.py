@@ -39,8 +39,8 @@ from limacot.judge.judges import make_judge
 from limacot.judge.bias import length_bias, position_bias
 from limacot.judge.plot import (length_chart, position_chart, preference_chart, run_length_panels,
                                 run_position_bars, run_verdicts)
-from limacot.judge.protocol import (Run, check_coverage, judged_record, load_run, pair_runs, pending_requests,
-                                    preference_table, run_judge, summarize)
+from limacot.judge.protocol import (Run, check_coverage, judged_record, load_named_runs, load_run, pair_runs,
+                                    pending_requests, preference_table, run_judge, summarize)
 
 CACHE = "judge-cache.jsonl"
 
@@ -49,16 +49,7 @@ def load_runs(a_path: str | Path, b_paths: Sequence[str | Path]) -> tuple[Run, l
     """A and the B runs, each B named after its folder (made unique with -2, -3, ...)."""
     if not b_paths:
         raise LimacotInputError("give at least one --b run to compare with --a")
-    a, names, bs = load_run(a_path), set(), []
-    for path in b_paths:
-        run = load_run(path)
-        name, n = run.name, 1
-        while name in names:
-            n += 1
-            name = f"{run.name}-{n}"
-        names.add(name)
-        bs.append(Run(name, run.path, run.rows))
-    return a, bs
+    return load_run(a_path), load_named_runs(b_paths)
 
 
 def judge_pairwise(a_path: str | Path, b_paths: Sequence[str | Path], out: str | Path, config: JudgeConfig,

@@ -37,7 +37,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from limacot.errors import DataError, LimacotInputError
 from limacot.judge.cache import JudgeCache, request_key
@@ -97,6 +97,20 @@ def load_run(path: str | Path, name: str | None = None) -> Run:
     if not rows:
         raise LimacotInputError(f"{file}: no generations in the file")
     return Run(name or (path.name if path.is_dir() else path.stem), file, rows)
+
+
+def load_named_runs(paths: Sequence[str | Path]) -> list[Run]:
+    """The runs at `paths`, each named after its folder, made unique with -2, -3, ..."""
+    runs, names = [], set()
+    for path in paths:
+        run = load_run(path)
+        name, n = run.name, 1
+        while name in names:
+            n += 1
+            name = f"{run.name}-{n}"
+        names.add(name)
+        runs.append(Run(name, run.path, run.rows))
+    return runs
 
 
 def _numbered_rows(file: Path) -> list[tuple[int, dict]]:
@@ -182,9 +196,15 @@ def pending_requests(pairs: list[Pair], cache: JudgeCache) -> dict[str, list[dic
 
 def run_judge(judge, pairs: list[Pair], cache: JudgeCache, concurrency: int,
               progress: Optional[Callable[[int, int], None]] = None) -> int:
-    """Ask `judge` every request the cache lacks, caching each reply as it arrives; returns the
-    number of calls made. A failure propagates after the finished replies are cached."""
-    todo = pending_requests(pairs, cache)
+    """Ask `judge` every request of `pairs` the cache lacks (see `ask_missing`)."""
+    return ask_missing(judge, pending_requests(pairs, cache), cache, concurrency, progress)
+
+
+def ask_missing(judge, todo: dict[str, list[dict]], cache: JudgeCache, concurrency: int,
+                progress: Optional[Callable[[int, int], None]] = None) -> int:
+    """Ask `judge` every request of `todo` (cache key -> messages), caching each reply as it
+    arrives; returns the number of calls made. A failure propagates after the finished replies
+    are cached."""
     keys = list(todo)
     done = 0
 

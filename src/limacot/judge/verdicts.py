@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Iterator, Literal, Optional
 
 Choice = Literal["1", "2", "tie"]
 
@@ -118,16 +118,21 @@ def _word(value) -> Optional[Choice]:
     return _WORDS.get(key)
 
 
-def _json_verdict(text: str) -> Verdict | None:
-    """The verdict of the first JSON object with a verdict-like key; None when there is none."""
+def json_objects(text: str) -> Iterator[dict]:
+    """Every JSON object embedded in a judge's reply, in order (prose around them is ignored)."""
     decoder = json.JSONDecoder()
     for match in re.finditer(r"\{", text):
         try:
             obj, _ = decoder.raw_decode(text, match.start())
         except json.JSONDecodeError:
             continue
-        if not isinstance(obj, dict):
-            continue
+        if isinstance(obj, dict):
+            yield obj
+
+
+def _json_verdict(text: str) -> Verdict | None:
+    """The verdict of the first JSON object with a verdict-like key; None when there is none."""
+    for obj in json_objects(text):
         for key, value in obj.items():
             if str(key).strip().lower() in _KEYS:
                 choice = _word(value)
