@@ -5,14 +5,11 @@ cache, and the command end to end against a scripted server and against `transfo
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
+from serving import transformers_serve
 from typer.testing import CliRunner
 
 from limacot.cli import app
@@ -21,7 +18,7 @@ from limacot.judge.absolute import GradeConfig, grade_runs, prompt_grades
 from limacot.judge.clients import JudgeReply
 from limacot.judge.grades import parse_grade
 from limacot.judge.instructions import grade_messages
-from test_judge_support import free_port, save_verdict_model, write_generations
+from test_judge_support import save_verdict_model, write_generations
 
 runner = CliRunner()
 KEY = "sk-grade-SECRET-0123456789abcdef"
@@ -266,20 +263,9 @@ def test_grade_command_input_errors_exit_2(tmp_path):
 def test_grade_against_transformers_serve(tmp_path):
     """A real OpenAI-compatible server (`transformers serve` on 127.0.0.1) serving a checkpoint
     whose reply is always "Rating: 5": every answer graded 5, then all of it from the cache."""
-    pytest.importorskip("fastapi", reason="transformers serve needs transformers[serving]")
-    pytest.importorskip("uvicorn", reason="transformers serve needs transformers[serving]")
-    from test_judge_e2e import _wait_ready
-
     model = save_verdict_model(tmp_path / "grader", "Rating: 5")
-    port, log = free_port(), tmp_path / "serve.log"
-    command = [str(Path(sys.executable).with_name("transformers")), "serve", str(model), "--host", "127.0.0.1",
-               "--port", str(port), "--device", "cpu"]
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, process, log)
+    log = tmp_path / "serve.log"
+    with transformers_serve(model, log) as url:
         run = write_generations(tmp_path / "G", {"p1": "Paris.", "p2": "서울입니다."},
                                 {"p1": "Capital of France?", "p2": "한국의 수도는?"})
         args = ["judge", "grade", str(run), "--judge", f"openai:{model}@{url}", "--out", str(tmp_path / "J"),
@@ -290,12 +276,6 @@ def test_grade_against_transformers_serve(tmp_path):
         assert (graded["mean"], graded["distribution"]["5"], graded["unparseable"]) == (5.0, 2, 0)
         assert json.loads(runner.invoke(app, args).stdout)["calls"]["made"] == 0
         assert log.read_text().count("POST /v1/chat/completions") == 2
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def test_several_samples_are_asked_at_a_temperature_and_one_at_zero():

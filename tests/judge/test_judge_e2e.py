@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from limacot.cli import app
 from limacot.generate.generation import GenerationSettings, generate_file
 from serving import transformers_serve
-from serving import wait_ready as _wait_ready  # noqa: F401 -- test_judge_absolute imports it from here
 from test_judge_support import save_tiny_chat_model, save_verdict_model
 
 runner = CliRunner()
