@@ -96,33 +96,63 @@ def _show_worker(job) -> None:
 SCORE_METRICS = (*PRIMARY_METRICS, "mcc")
 
 
-def _show_main_table(csv_path: Path) -> None:
-    """The report's main table (main_table.csv), pivoted: one row per backbone, task and metric,
-    one column per model (variant and size), each cell the mean and its 95% interval."""
-    import csv
+CELL_WIDTH = 12  # "[0.00, 0.00]": the widest a score column needs
 
-    from rich.table import Table
+
+def _show_main_table(csv_path: Path) -> None:
+    """The report's main table (main_table.csv), pivoted (`main_tables`), fitted to the terminal."""
+    import csv
 
     with open(csv_path, encoding="utf-8", newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["metric"] in SCORE_METRICS]
     if not rows:
         out_console.print("main table: no benchmark numbers yet")
         return
-    models = list(dict.fromkeys(f"{r['variant']} {r['size']}".replace(" -", "") for r in rows))
+    for renderable in main_tables(rows, out_console.width):
+        out_console.print(renderable)
+
+
+def main_tables(rows: list[dict], width: int) -> list:
+    """The main table as rich renderables no wider than `width`: one row per backbone, task and
+    metric, one column per model (variant and size), each cell the mean over the 95% interval on
+    a second line. Task names are never cut: models that do not fit go into a further table (the
+    task column repeated), and a model whose name is wider than a score column is shown as M1,
+    M2, ... with a legend."""
+    from rich.table import Table
+
+    models = list(dict.fromkeys(_model(r) for r in rows))
     backbones = list(dict.fromkeys(r["backbone"] for r in rows))
     several = len(backbones) > 1
-    title = "main table (mean, 95% CI)" + ("" if several else f": {backbones[0]}")
-    table = Table(title=escape(title), title_justify="left")
-    for column in (("backbone",) if several else ()) + ("task", "metric", *models):
-        table.add_column(escape(column), justify="right" if column in models else "left")
     cells: dict[tuple, dict[str, str]] = {}
     for r in rows:
-        ci = f" [{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]" if r["ci_low"] else ""
-        cells.setdefault((r["backbone"], r["task"], r["metric"]), {})[
-            f"{r['variant']} {r['size']}".replace(" -", "")] = f"{float(r['mean']):.3f}{ci}"
-    for (backbone, task, metric), values in cells.items():
-        table.add_row(*map(Text, ((backbone,) if several else ()) + (task, metric) + tuple(values.get(m, "") for m in models)))
-    out_console.print(table)
+        ci = f"\n[{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]" if r["ci_low"] else ""
+        cells.setdefault((r["backbone"], r["task"], r["metric"]), {})[_model(r)] = f"{float(r['mean']):.3f}{ci}"
+    names = {m: m if len(m) <= CELL_WIDTH else f"M{i + 1}" for i, m in enumerate(models)}
+    keys = [((k[0],) if several else ()) + k[1:] for k in cells]
+    fixed = sum(max(len(h), *(len(k[i]) for k in keys)) + 3 for i, h in
+                enumerate((("backbone",) if several else ()) + ("task", "metric"))) + 1
+    per_table = max(1, (width - fixed) // (CELL_WIDTH + 3))
+    chunks = [models[i:i + per_table] for i in range(0, len(models), per_table)]
+    title = "main table (mean, 95% CI)" + ("" if several else f": {backbones[0]}")
+    out: list = []
+    for n, chunk in enumerate(chunks, 1):
+        part = f" ({n}/{len(chunks)})" if len(chunks) > 1 else ""
+        table = Table(title=escape(title + part), title_justify="left", show_lines=True)
+        for column in (("backbone",) if several else ()) + ("task", "metric"):
+            table.add_column(escape(column), no_wrap=True)
+        for model in chunk:
+            table.add_column(escape(names[model]), justify="right", min_width=CELL_WIDTH, no_wrap=True)
+        for key, values in zip(keys, cells.values()):
+            table.add_row(*map(Text, key + tuple(values.get(m, "") for m in chunk)))
+        out.append(table)
+    legend = [f"{names[m]} = {m}" for m in models if names[m] != m]
+    if legend:
+        out.append(Text("models: " + "; ".join(legend)))
+    return out
+
+
+def _model(row: dict) -> str:
+    return f"{row['variant']} {row['size']}".replace(" -", "")
 
 
 def _show_job(job, state: str) -> None:
@@ -139,7 +169,7 @@ def design_lines(plan) -> list[str]:
              f"  variants: {', '.join(config.variants)}",
              f"  sizes: {', '.join(plan.sizes)}; seeds: {', '.join(map(str, config.seeds))}; "
              f"data seed: {data_seed}",
-             f"  comparisons (B - A): " + ("none" if not config.comparisons else "")]
+             "  comparisons (B - A): " + ("none" if not config.comparisons else "")]
     lines += [f"    {c.b} vs {c.a}" + (f": {c.asks}" if c.asks else "") for c in config.comparisons]
     ev = config.eval
     lines.append(f"  eval: {', '.join(ev.tasks)}; {ev.num_fewshot}-shot; {ev.fewshot_seeds} few-shot seed(s); "
