@@ -117,3 +117,16 @@ def test_dry_run_tells_the_design_and_the_plain_format_of_a_base_without_chat_te
     assert "eval: kobest_copa; 1-shot" in text
     assert "base tiny: no chat template: answers the judge's prompts in the plain Question/Answer format" in text
     assert not (tiny_study / "out" / "results.sqlite").exists()
+
+
+def test_long_stages_show_progress_inside_run(tiny_study, capsys):
+    """`limacot run` draws each in-process stage's progress (training steps, eval requests,
+    answers, judge requests) with the time left, not only run/done lines; --json draws none."""
+    config = load_config(tiny_study / "study.yaml", StudyConfig)
+    run_study(config, tiny_study / "out", progress=True)
+    shown = capsys.readouterr().err
+    for label in ("train", "answers tiny/base/-/s0", "judge tiny/base/-/s0 vs tiny/lima/4/s0"):
+        assert label in shown, label
+    assert "requests" in shown  # the eval's loglikelihood requests
+    run_study(config, tiny_study / "quiet")
+    assert "answers tiny" not in capsys.readouterr().err

@@ -76,7 +76,7 @@ def run_command(
                 _show_plan(plan, as_json)
             return
         plan = run_study(study, out, only=only, stages=selected,
-                         on_job=None if as_json else _show_job)
+                         on_job=None if as_json else _show_job, progress=not as_json)
         report = _write_report(out)
     if as_json:
         print_json({"jobs": [j.__dict__ for j in describe(plan)], "report": {k: str(v) for k, v in report.items()}})

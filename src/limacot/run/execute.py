@@ -19,13 +19,16 @@ import shutil
 from pathlib import Path
 
 from limacot.data.build import build_data
+from limacot.data.sources import read_prompts
 from limacot.eval.compare import compare_runs
 from limacot.eval.config import EvalConfig
 from limacot.eval.scores import metric_base, metric_rows
+from limacot.eval.views import request_labels
 from limacot.generate.api import generate_api
 from limacot.generate.generation import GenerationSettings, generate_file
 from limacot.generate.imported import import_answers
 from limacot.io.atomic import atomic_write_json
+from limacot.io.cli_common import progress_bars
 from limacot.judge.absolute import GradeConfig, grade_runs
 from limacot.judge.config import JudgeConfig
 from limacot.judge.pairwise import judge_pairwise
@@ -84,6 +87,18 @@ def stored_rows(plan: Plan, job: Job) -> Rows:
         job.stage, lambda p, j, out: [])(plan, job, job.out)
 
 
+def count_into(update, label: str, total: int):
+    """A callback that counts one more done item into the progress bar `label` of `total`."""
+    done = 0
+    update(label, done, total)
+
+    def one() -> None:
+        nonlocal done
+        done += 1
+        update(label, done, total)
+    return one
+
+
 def _data(plan: Plan, job: Job, out: Path) -> None:
     build_data(data_build_config(plan, job), out)
 
@@ -92,14 +107,15 @@ def _train(plan: Plan, job: Job, out: Path) -> None:
     from limacot.train.recipe import CONFIG_FILE, train  # deferred: imports torch, transformers and peft
 
     config = TrainConfig.model_validate(job.inputs["config"])
-    train(config, out, resume=(out / CONFIG_FILE).exists(), progress=False)
+    train(config, out, resume=(out / CONFIG_FILE).exists(), progress=plan.show_progress)
 
 
 def _eval(plan: Plan, job: Job, out: Path) -> None:
     from limacot.eval.harness import run_eval  # deferred: imports lm_eval
 
     settings = {**plan.config.eval.model_dump(), **plan.config.compute.model_dump()}
-    run_eval(EvalConfig(model=job.inputs["model"], **settings), out)
+    with progress_bars(plan.show_progress) as update:
+        run_eval(EvalConfig(model=job.inputs["model"], **settings), out, report=request_labels(update))
 
 
 def _eval_rows(plan: Plan, job: Job, out: Path) -> Rows:
@@ -127,8 +143,12 @@ def _generate(plan: Plan, job: Job, out: Path) -> None:
         _reference(plan, job, out)
         return
     settings = GenerationSettings(max_new_tokens=judge.max_new_tokens, greedy=judge.greedy, seed=job.cell.seed)
-    generate_file(job.inputs["model"], judge.prompts, out, settings, resume=(out / "settings.json").exists(),
-                  limit=judge.limit, compute=plan.config.compute, batch_size=judge.batch_size)
+    total = len(read_prompts(judge.prompts)[:judge.limit])
+    with progress_bars(plan.show_progress) as update:
+        answered = count_into(update, f"answers {job.cell.id}", total)
+        generate_file(job.inputs["model"], judge.prompts, out, settings, resume=(out / "settings.json").exists(),
+                      limit=judge.limit, compute=plan.config.compute, batch_size=judge.batch_size,
+                      on_answer=lambda row: answered())
 
 
 def _reference(plan: Plan, job: Job, out: Path) -> None:
@@ -147,7 +167,9 @@ def _reference(plan: Plan, job: Job, out: Path) -> None:
 def _judge(plan: Plan, job: Job, out: Path) -> None:
     settings = plan.config.judge.model_dump(include=set(JudgeConfig.model_fields))  # api_key_env, lang, ...
     a, b = (plan_job(plan, "generate", cell) for cell in job.pair)
-    judge_pairwise(a.out, [b.out], out, JudgeConfig(**settings, **plan.config.compute.model_dump()))
+    with progress_bars(plan.show_progress) as update:
+        judge_pairwise(a.out, [b.out], out, JudgeConfig(**settings, **plan.config.compute.model_dump()),
+                       progress=lambda done, total: update(f"judge {job.pair.id}", done, total))
 
 
 def _judge_rows(plan: Plan, job: Job, out: Path) -> Rows:
@@ -159,7 +181,9 @@ def _grade(plan: Plan, job: Job, out: Path) -> None:
     """The cell's answers graded 1-6 by the study's judge (`limacot judge grade`)."""
     judge = plan.config.judge.model_dump(include=set(GradeConfig.model_fields) - {"max_tokens"})
     config = GradeConfig(**judge, **plan.config.grade.model_dump(), **plan.config.compute.model_dump())
-    grade_runs([plan_job(plan, "generate", job.cell).out], out, config)
+    with progress_bars(plan.show_progress) as update:
+        grade_runs([plan_job(plan, "generate", job.cell).out], out, config,
+                   progress=lambda done, total: update(f"grade {job.cell.id}", done, total))
 
 
 def _grade_rows(plan: Plan, job: Job, out: Path) -> Rows:

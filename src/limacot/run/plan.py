@@ -131,6 +131,7 @@ class Plan:
     whole: bool = True                # every cell of the grid (no `--only` left one out)
     notes: list[str] = field(default_factory=list)  # what the plan decided that a reader should know
     sizes: list[str] = field(default_factory=list)  # the training sizes as the cells name them
+    show_progress: bool = False       # stages draw progress bars (with time left) on stderr
 
     def of(self, stage: str) -> list[Job]:
         return [j for j in self.jobs if j.stage == stage]

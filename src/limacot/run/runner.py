@@ -55,11 +55,14 @@ def describe(plan: Plan) -> list[PlannedJob]:
 
 
 def run_study(config: StudyConfig, study_dir: str | Path, *, only: str | None = None,
-              stages: set[str] | None = None, on_job: Callable[[Job, str], None] | None = None) -> Plan:
+              stages: set[str] | None = None, on_job: Callable[[Job, str], None] | None = None,
+              progress: bool = False) -> Plan:
     """Run every job that is not done yet; returns the plan (see `describe` for its state).
-    `on_job(job, state)` sees each job's state change (cached, run, resume, done)."""
+    `on_job(job, state)` sees each job's state change (cached, run, resume, done); with
+    `progress`, the stages run in this process draw their progress bars, with time left."""
     study_dir = Path(study_dir)
     plan = build_plan(config, study_dir, cell_filter(only))
+    plan.show_progress = progress
     atomic_write_text(study_dir / RESOLVED_CONFIG, dump_config(config))
     processes = process_count(config)
     store = ResultsStore(study_dir / STORE)
