@@ -18,7 +18,7 @@ def test_generate_and_judge_jobs_get_the_study_settings(tiny_study, monkeypatch)
     plan = build_plan(config, tiny_study / "study")
     seen = {}
     monkeypatch.setattr(execute, "generate_file", lambda *a, **k: seen.setdefault("generate", k))
-    monkeypatch.setattr(execute, "judge_pairwise", lambda a, b, out, cfg: seen.setdefault("judge", cfg))
+    monkeypatch.setattr(execute, "judge_pairwise", lambda a, b, out, cfg, progress: seen.setdefault("judge", cfg))
     execute.run_stage(plan, plan.of("generate")[0], tiny_study / "g")
     execute.run_stage(plan, plan.of("judge")[0], tiny_study / "j")
     assert seen["generate"]["batch_size"] == 16 and seen["generate"]["compute"].dtype == "bfloat16"
