@@ -238,3 +238,11 @@ def test_filters_apply_after_the_column_mapping(tmp_path):
                                          "category": "kind"}, include={"category": ["sub"]})
     assert [r.turns[0].content for r in report.records] == ["5-3?"]
     assert report.filtered == {"category not in include": 1}
+
+
+def test_tsv_fields_are_verbatim_quotes_included(tmp_path):
+    """A TSV has no quoting (KoBEST's BoolQ asks `"뷰티 인사이드"는 ...?`): quotes are text, while a
+    CSV field may still be quoted to hold a comma."""
+    (tmp_path / "q.tsv").write_text('source\ttarget\n"뷰티 인사이드"는 영화인가\t"예"\n', encoding="utf-8")
+    record = read_records(tmp_path / "q.tsv", format="kocot", cot_style="answer-only").records[0]
+    assert [t.content for t in record.turns] == ['"뷰티 인사이드"는 영화인가', '"예"']

@@ -142,8 +142,11 @@ def _json_array_rows(path: Path, label: str) -> Iterator[RawRow]:
 
 
 def _csv_rows(path: Path, label: str) -> Iterator[RawRow]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(io.StringIO(_read_text(path, label), newline=""), delimiter=delimiter)
+    """CSV rows with csv's quoting; TSV rows split on tabs only, every field verbatim (a TSV has no
+    quoting: KoBEST's `"뷰티 인사이드"는 ...` keeps its quotes)."""
+    tsv = path.suffix.lower() == ".tsv"
+    reader = csv.reader(io.StringIO(_read_text(path, label), newline=""), delimiter="\t" if tsv else ",",
+                        quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
     header = next(reader, None)
     if not header:
         raise DataError(label, "line 1", None, "a header row naming the columns", "missing_header")
