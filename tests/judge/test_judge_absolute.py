@@ -5,8 +5,6 @@ cache, and the command end to end against a scripted server and against `transfo
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from serving import transformers_serve
@@ -53,52 +51,6 @@ class GradingJudge:
             n = self.seen.get(answer, 0)
             self.seen[answer], self.calls = n + 1, self.calls + 1
             on_reply(index, JudgeReply(self.reply(prompt, answer, n), {"prompt_tokens": 50, "completion_tokens": 5}))
-
-
-class ChatServer:
-    """A /v1/chat/completions server on 127.0.0.1 answering each request with
-    `reply(messages) -> text`; keeps every request body."""
-
-    def __init__(self, reply):
-        self.reply, self.requests = reply, []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(body)
-                payload = json.dumps({"choices": [{"message": {"role": "assistant",
-                                                               "content": server.reply(body["messages"])}}],
-                                      "usage": {"prompt_tokens": 80, "completion_tokens": 6}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture()
-def chat_server():
-    servers = []
-
-    def make(reply):
-        servers.append(ChatServer(reply))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.close()
 
 
 def config(**settings) -> GradeConfig:
@@ -216,13 +168,13 @@ def test_a_failed_run_keeps_the_replies_and_writes_no_results_then_resumes(tmp_p
 
 # --- the command --------------------------------------------------------------------------------
 
-def test_grade_command_end_to_end_against_a_scripted_server(chat_server, tmp_path, monkeypatch):
+def test_grade_command_end_to_end_against_a_scripted_server(server_factory, tmp_path, monkeypatch):
     """Free-text requests (no JSON mode), two samples each, outputs on disk, a rerun from the cache,
     and a judge that quotes the API key leaves no trace of it in OUT."""
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     grades = {"Paris.": "Correct but terse.\nRating: 4", "The capital of France is Paris.": "평점: 6",
               "서울.": f"Fine (your key {KEY}).\nRating: 5", "한국의 수도는 서울입니다.": "**Rating:** 6"}
-    server = chat_server(lambda messages: grades[split_grade_request(messages)[1]])
+    server = server_factory(reply=lambda body: grades[split_grade_request(body["messages"])[1]])
     prompts = {"p1": "Capital of France?", "p2": "한국의 수도는?"}
     a = write_generations(tmp_path / "short", {"p1": "Paris.", "p2": "서울."}, prompts)
     b = write_generations(tmp_path / "long", {"p1": "The capital of France is Paris.", "p2": "한국의 수도는 서울입니다."},
@@ -236,7 +188,7 @@ def test_grade_command_end_to_end_against_a_scripted_server(chat_server, tmp_pat
     assert [(r["run"], r["mean"], r["graded"]) for r in summary["runs"]] == [("short", 4.5, 2), ("long", 6.0, 2)]
     assert summary["samples"] == 2 and summary["bootstrap"]["seed"] == 3 and summary["lang"] == "auto"
     assert len(server.requests) == 8 and summary["calls"] == {"requests": 8, "made": 8, "from_cache": 0}
-    assert all("response_format" not in body and body["temperature"] == 0.7 for body in server.requests)
+    assert all("response_format" not in r["body"] and r["body"]["temperature"] == 0.7 for r in server.requests)
     assert json.loads((out / "summary.json").read_text()) == summary
     assert len((out / "grades.jsonl").read_text().splitlines()) == 8
     for name in ("summary.json", "grades.jsonl", "table.md", "judge-cache.jsonl"):

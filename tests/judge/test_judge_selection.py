@@ -13,7 +13,7 @@ from limacot.io.yaml_config import dump_config, load_config
 from limacot.judge import selection as judge_selection
 from limacot.train import selection
 from limacot.train.config import SelectionJudge, TrainConfig
-from test_judge_absolute import ChatServer, split_grade_request
+from test_judge_absolute import split_grade_request
 from test_judge_support import split_request
 
 ABSOLUTE = "limacot.judge.selection:absolute_grade"
@@ -23,16 +23,9 @@ QUALITY = {"bad": 1, "fine": 2, "good": 3}  # what the scripted judges see in an
 
 
 @pytest.fixture()
-def server():
-    servers = []
-
-    def make(reply):
-        servers.append(ChatServer(reply))
-        return servers[-1]
-
-    yield make
-    for made in servers:
-        made.close()
+def server(server_factory):
+    """make(reply(messages) -> text): a scripted chat server (`fault_server.FaultServer`)."""
+    return lambda reply: server_factory(reply=lambda body: reply(body["messages"]))
 
 
 def make_run(tmp_path, policy: str, judge: dict, answers: dict[int, str]):
