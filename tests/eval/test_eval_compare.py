@@ -16,7 +16,7 @@ from limacot.eval.scores import PRIMARY_METRICS, primary_metric
 from limacot.stats.paired import mcnemar_exact, paired_permutation_f1
 
 SRC = Path(limacot.__file__).resolve().parent
-METRIC_NAMES = {"acc", "acc_norm", "f1", "exact_match_strict", "exact_match_flexible", "exact_match"}
+METRIC_NAMES = {"acc", "acc_norm", "f1", "exact_match_strict", "exact_match_flexible", "exact_match", "ll_per_char"}
 
 # 120 docs, gold 70% class 0. A answers both classes (acc 0.65, macro-F1 0.64); B always says 0
 # (acc 0.70, macro-F1 0.41): B is better on accuracy (not significantly: McNemar p 0.54) and

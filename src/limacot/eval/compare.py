@@ -4,10 +4,12 @@ Per task (from the two runs' `samples/<task>.jsonl`):
 
 - both runs must have scored the same docs with the same prompts (doc ids, doc hashes and
   prompt hashes equal); otherwise the comparison is refused (an input error);
-- per metric the task reports (acc, acc_norm, exact_match_strict, exact_match_flexible, macro F1): A, B, B - A, its paired
-  bootstrap 95% CI (10,000 resamples, seeded) and a p-value from the test that fits the metric
-  (`limacot.eval.scores.metric_test`): McNemar's exact test for an accuracy-type metric, a
-  paired permutation test for F1. The delta, CI and p of a metric are always that metric's;
+- per metric the task reports (acc, acc_norm, exact_match_strict, exact_match_flexible, macro F1,
+  ll_per_char): A, B, B - A, its paired bootstrap 95% CI (10,000 resamples, seeded) and a p-value
+  from the test that fits the metric (`limacot.eval.scores.metric_test`): McNemar's exact test for
+  an accuracy-type metric, a paired permutation test for F1 (predictions swapped per document)
+  and for a continuous per-doc score (scores swapped per document). The delta, CI and p of a
+  metric are always that metric's;
 - the task's primary metric (`limacot.eval.scores.PRIMARY_METRICS`: KoBEST's is F1) is its
   headline test; Holm's correction runs over the compared tasks' primary tests.
 
@@ -23,11 +25,11 @@ import json
 from pathlib import Path
 
 from limacot.errors import LimacotInputError
-from limacot.eval.scores import (ACCURACY_METRICS, PRIMARY_METRICS, metric_base, metric_rows, metric_test,
-                                  primary_metric)
+from limacot.eval.scores import (ACCURACY_METRICS, MEAN_METRICS, PRIMARY_METRICS, metric_base, metric_rows,
+                                  metric_test, primary_metric)
 from limacot.stats.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval, bootstrap_interval
 from limacot.stats.paired import (holm, macro_f1_rows, mcnemar_exact, paired_diff, paired_f1_diff,
-                                  paired_permutation_f1)
+                                  paired_permutation_f1, paired_permutation_mean)
 
 
 def _read_json(path: Path, data: bytes, line: int | None = None) -> object:
@@ -76,12 +78,13 @@ def _aligned(task: str, a: list[dict], b: list[dict]) -> tuple[list[dict], list[
 
 def compared_metrics(reported: set[str], ra: list[dict], rb: list[dict]) -> list[str]:
     """The metrics of a task that can be compared doc by doc, in PRIMARY_METRICS order: an
-    accuracy-type metric (under any filter) both runs' records carry, and F1 where the task
-    reports it and the records carry predictions."""
-    carried = sorted(k for k in ra[0] if k in rb[0] and metric_base(k) in ACCURACY_METRICS)
+    accuracy-type or continuous per-doc metric (under any filter) both runs' records carry, and
+    F1 where the task reports it and the records carry predictions."""
+    per_doc = ACCURACY_METRICS + MEAN_METRICS
+    carried = sorted(k for k in ra[0] if k in rb[0] and metric_base(k) in per_doc)
     names = []
     for name in PRIMARY_METRICS:
-        if name in ACCURACY_METRICS:
+        if name in per_doc:
             names += [k for k in carried if metric_base(k) == name]
         elif name in reported and "pred" in ra[0] and "pred" in rb[0]:
             names.append(name)
@@ -91,10 +94,12 @@ def compared_metrics(reported: set[str], ra: list[dict], rb: list[dict]) -> list
 def metric_comparison(name: str, ra: list[dict], rb: list[dict], resamples: int, seed: int) -> dict:
     """A, B, the bootstrap CI of B - A and the p-value of `name`'s own test (see module docstring)."""
     n = len(ra)
-    if metric_test(name) == "mcnemar":
+    if metric_base(name) in ACCURACY_METRICS + MEAN_METRICS:
         va, vb = [float(r[name]) for r in ra], [float(r[name]) for r in rb]
         ci = bootstrap_interval(paired_diff(va, vb), n, resamples=resamples, seed=seed)
-        return {"a": sum(va) / n, "b": sum(vb) / n, **_ci_fields(ci), "test": "mcnemar", **mcnemar_exact(va, vb)}
+        test = (mcnemar_exact(va, vb) if metric_test(name) == "mcnemar" else
+                {"p_value": paired_permutation_mean(va, vb, resamples=resamples, seed=seed)})
+        return {"a": sum(va) / n, "b": sum(vb) / n, **_ci_fields(ci), "test": metric_test(name), **test}
     golds, pa, pb = [r["gold"] for r in ra], [r["pred"] for r in ra], [r["pred"] for r in rb]
     ci = bootstrap_interval(paired_f1_diff(golds, pa, pb), n, resamples=resamples, seed=seed)
     return {"a": float(macro_f1_rows(golds, pa)), "b": float(macro_f1_rows(golds, pb)), **_ci_fields(ci),

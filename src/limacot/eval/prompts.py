@@ -12,6 +12,9 @@ onto them.
         -> "문장1: A 문장2: B 두 문장에서 단수가 같은 뜻으로 쓰였나?"
     hellaswag {"context": C, "ending_1".."ending_4", "label"}
         -> adds {"query": "문장: C", "choices": [ending_1..4], "gold": label}
+
+The held-out CoT task (kocot_heldout) scores one continuation per doc, the reference answer;
+`answer_ll_process_results` turns its log-likelihood into the per-doc `ll_per_char`.
 """
 
 from __future__ import annotations
@@ -73,3 +76,19 @@ def haerae_doc_to_choice(doc: dict) -> list[str]:
     else:
         count = 5 if "\n(E) " in doc.get("query", "") else 4
     return list(HAERAE_LETTERS[:count])
+
+
+def kocot_answer_target(doc: dict) -> str:
+    """The continuation kocot_heldout scores: the reference answer after one space (lm-eval puts
+    no delimiter between a loglikelihood task's context and its target)."""
+    return " " + doc["answer"]
+
+
+def answer_ll_process_results(doc: dict, results: list) -> dict:
+    """kocot_heldout's per-doc score: the reference answer's log-likelihood per character.
+
+        doc {"answer": "3 + 2 = 5이다.\n따라서 정답은 5입니다."} (26 characters), results [(-39.0, False)]
+        -> {"ll_per_char": -1.5}
+    """
+    loglikelihood = float(results[0][0])
+    return {"ll_per_char": loglikelihood / max(len(doc["answer"]), 1)}

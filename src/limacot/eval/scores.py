@@ -11,6 +11,8 @@ The lm-eval logged samples of one doc become one flat record:
     other generation {"doc_id": 0, ..., "generation": "...", "target": "18",
                       "filtered": {"strict-match": "18", "flexible-extract": "18"},
                       "exact_match,strict-match": 1.0, "exact_match,flexible-extract": 1.0, "correct": true}
+    one continuation {"doc_id": 0, ..., "target": "24 ÷ 4 = 6이다.\n따라서 정답은 6입니다.",
+    (kocot_heldout)   "loglikelihood": -41.3, "is_greedy": false, "ll_per_char": -1.72}
 
 `pred` is the argmax of the loglikelihoods and `pred_norm` of loglikelihood / choice length in
 characters, as lm-eval computes acc and acc_norm; `prediction` is the strict extraction and
@@ -27,6 +29,11 @@ The metric story is defined here once and imported by compare, run and report:
     ACCURACY_METRICS  per-document 0/1 scores: B - A is tested with McNemar's exact test
     CORPUS_METRICS    computed over all documents (macro-F1): B - A is tested with a paired
                       permutation test (swap A's and B's prediction per document, recompute F1)
+    MEAN_METRICS      per-document continuous scores (ll_per_char): B - A is tested with a
+                      paired permutation test of the mean (swap A's and B's score per document)
+
+A record's `correct` is its primary accuracy-type metric; a record without one (a continuous
+score only) has no `correct`.
 """
 
 from __future__ import annotations
@@ -41,9 +48,20 @@ from limacot.io.tables import markdown_table
 # KoBEST's headline is macro-F1 (as the KoBEST paper reports it), GSM8K's strict exact match
 # (the number after the answer marker), every other task's (MMLU, KMMLU, HAE-RAE, ARC) accuracy;
 # exact_match is lm-eval's own generative tasks'.
-PRIMARY_METRICS = ("f1", "exact_match_strict", "exact_match_flexible", "exact_match", "acc", "acc_norm")
+# ll_per_char is the held-out CoT answers' (kocot_heldout) log-likelihood per character.
+PRIMARY_METRICS = ("f1", "exact_match_strict", "exact_match_flexible", "exact_match", "acc", "acc_norm",
+                   "ll_per_char")
 CORPUS_METRICS = ("f1",)
-ACCURACY_METRICS = tuple(m for m in PRIMARY_METRICS if m not in CORPUS_METRICS)
+MEAN_METRICS = ("ll_per_char",)
+ACCURACY_METRICS = tuple(m for m in PRIMARY_METRICS if m not in CORPUS_METRICS + MEAN_METRICS)
+# What a primary metric says, in words a report sentence can use.
+METRIC_MEANINGS = {
+    "f1": "macro-F1", "acc": "accuracy", "acc_norm": "length-normalised accuracy",
+    "exact_match_strict": "exact match of the number after the answer marker",
+    "exact_match_flexible": "exact match of the last number", "exact_match": "exact match",
+    "ll_per_char": "log-likelihood per character of the held-out reference answers (higher: the model finds "
+                   "those answers more likely)",
+}
 _PREFERRED_FILTERS = ("none", "strict-match")
 
 # The gold number of the pack's math tasks (their docs as task_data reads them).
@@ -68,15 +86,16 @@ def sample_records(samples: list[dict], output_type: str, task: str) -> list[dic
         if record is None:
             record = records[sample["doc_id"]] = _record(sample, output_type, task)
         flt = sample.get("filter", "none")
-        for metric in sample.get("metrics") or ACCURACY_METRICS:
-            if metric in ACCURACY_METRICS and metric in sample:
+        for metric in sample.get("metrics") or ACCURACY_METRICS + MEAN_METRICS:
+            if metric in ACCURACY_METRICS + MEAN_METRICS and metric in sample:
                 record[metric_name(metric, flt)] = float(sample[metric])
-        if output_type != "multiple_choice" and task not in _MATH_GOLD and flt != "none":
+        if output_type == "generate_until" and task not in _MATH_GOLD and flt != "none":
             resp = sample["filtered_resps"][0]
             record.setdefault("filtered", {})[flt] = resp[0] if isinstance(resp, list) else resp
     for record in records.values():
         primary = primary_metric(k for k in record if metric_base(k) in ACCURACY_METRICS)
-        record["correct"] = bool(record[primary]) if primary else False
+        if primary or not any(metric_base(k) in MEAN_METRICS for k in record):
+            record["correct"] = bool(record[primary]) if primary else False
     return list(records.values())
 
 
@@ -86,6 +105,8 @@ def _record(sample: dict, output_type: str, task: str) -> dict:
                               "doc_hash": sample.get("doc_hash"), "prompt_hash": sample.get("prompt_hash")}
     if output_type == "multiple_choice":
         record.update(_choice_fields(sample))
+    elif output_type == "loglikelihood":
+        record.update(_continuation_fields(sample))
     else:
         record.update(_generation_fields(sample, task))
     return record
@@ -106,6 +127,14 @@ def _choice_fields(sample: dict) -> dict:
     pred_norm = max(range(len(lls)), key=lambda i: lls[i] / max(len(choices[i]), 1))
     return {"choices": choices, "loglikelihoods": lls, "is_greedy": [bool(r[1]) for r in sample["filtered_resps"]],
             "pred": pred, "pred_norm": pred_norm, "gold": gold}
+
+
+def _continuation_fields(sample: dict) -> dict:
+    """One scored continuation (a loglikelihood task): its text and log-likelihood."""
+    continuation = sample["arguments"][0][1]
+    loglikelihood, is_greedy = sample["filtered_resps"][0]
+    return {"target": continuation[1:] if continuation.startswith(" ") else continuation,
+            "loglikelihood": float(loglikelihood), "is_greedy": bool(is_greedy)}
 
 
 def _generation_fields(sample: dict, task: str) -> dict:
@@ -137,7 +166,8 @@ def _filter_rank(name: str) -> tuple[int, str]:
 
 def metric_test(metric: str) -> str:
     """The paired test of B - A on `metric`: "mcnemar" (accuracy-type, under any filter) or
-    "permutation" (F1, and any other metric that is not a per-document 0/1 score)."""
+    "permutation" (F1, a continuous per-doc score such as ll_per_char, and any other metric that
+    is not a per-document 0/1 score)."""
     return "mcnemar" if metric_base(metric) in ACCURACY_METRICS else "permutation"
 
 

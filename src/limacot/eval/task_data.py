@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from limacot.data.cot import COT_FIELDS, get_style
 from limacot.data.files import iter_rows
 from limacot.errors import DataError, LimacotInputError
 
@@ -199,6 +200,21 @@ def _read_ko_gsm8k(path: Path, split: str, subject: str | None) -> Rows:
     return docs
 
 
+def _read_kocot(path: Path, split: str, subject: str | None) -> Rows:
+    """KoCoT-layout rows {source, rationale, target} -> {question, answer, target}: `answer` is
+    the reference answer as training renders a KoCoT row (the built-in `ko` CoT style)."""
+    style = get_style("ko")
+    docs = []
+    for location, row in iter_rows(path):
+        _need(path, location, row, *COT_FIELDS)
+        for name in COT_FIELDS:
+            if not isinstance(row[name], (str, int, float)) or not str(row[name]).strip():
+                raise DataError(path, location, name, "non-empty text", "empty_field", got=repr(row[name]))
+        docs.append({"question": str(row["source"]).strip(), "answer": style.render(row),
+                     "target": str(row["target"]).strip(), "limacot_id": str(row.get("id", location))})
+    return docs
+
+
 # --- the registry of sources ----------------------------------------------------------------
 
 def _kobest_files(task: str) -> Callable[[str | None], dict[str, str]]:
@@ -226,6 +242,8 @@ SOURCES: dict[str, Source] = {
                     _read_gsm8k, "GSM8K JSONL {question, answer} (gsm8k/test.jsonl)"),
     "ko_gsm8k": Source(None, None, lambda s: {"test": "ko_gsm8k/test.jsonl"}, _read_ko_gsm8k,
                        "Ko-GSM8K JSONL {kor_question, answer_s, ...} (ko_gsm8k/test.jsonl)"),
+    "kocot_heldout": Source(None, None, lambda s: {"test": "kocot_heldout/test.jsonl"}, _read_kocot,
+                            "KoCoT-layout JSONL {source, rationale, target} (kocot_heldout/test.jsonl)"),
 }
 
 # Splits a local layout may lack, and what stands in for them (recorded in results).

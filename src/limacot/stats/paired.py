@@ -5,6 +5,8 @@ Every function takes per-doc arrays aligned by doc (index i is the same doc in A
     mcnemar_exact(correct_a, correct_b)          exact two-sided McNemar p (binomial on discordant pairs)
     paired_permutation_f1(golds, pa, pb)          two-sided p of macro-F1(B) - macro-F1(A), swapping A's
                                                  and B's prediction per doc (scipy's permutation test)
+    paired_permutation_mean(a, b)                 two-sided p of mean(B) - mean(A) of a per-doc score,
+                                                 swapping A's and B's score per doc
     paired_diff(a, b), paired_f1_diff(g, pa, pb)  the statistic of B - A for `bootstrap_interval`
     holm(p_values)                               Holm step-down adjusted p-values
 
@@ -85,8 +87,32 @@ def paired_permutation_f1(golds: Sequence, preds_a: Sequence, preds_b: Sequence,
     return float(min(1.0, result.pvalue))
 
 
+def paired_permutation_mean(scores_a: Sequence[float], scores_b: Sequence[float], *,
+                            resamples: int = PERMUTATION_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> float:
+    """Two-sided p of mean(B) - mean(A) for a continuous per-doc score (a paired permutation
+    test: under H0 each doc's two scores are exchangeable, so a permutation swaps them on a
+    random subset of docs; exact when 2^n <= resamples). Unlike a t-test it assumes nothing
+    about the shape of the per-doc differences.
+
+        A [-2.0, -2.1, -1.9], B [-1.5, -1.6, -1.4] -> every doc favours B; exact p = 2/8 = 0.25
+    """
+    a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired arrays differ in length: {a.shape} vs {b.shape}")
+    if len(a) == 0 or np.array_equal(a, b):
+        return 1.0
+
+    def statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean(y, axis=axis) - np.mean(x, axis=axis)
+
+    result = permutation_test((a, b), statistic, permutation_type="samples", vectorized=True,
+                              n_resamples=resamples, alternative="two-sided",
+                              random_state=np.random.default_rng(seed))
+    return float(min(1.0, result.pvalue))
+
+
 def paired_diff(a: Sequence[float], b: Sequence[float]) -> Statistic:
-    """statistic(index) for a per-doc mean (acc, acc_norm, exact_match): mean(B) - mean(A)."""
+    """statistic(index) for a per-doc mean (acc, acc_norm, exact_match, ll_per_char): mean(B) - mean(A)."""
     mean_a, mean_b = resampled_mean(a), resampled_mean(b)
     return lambda index: mean_b(index) - mean_a(index)
 
