@@ -8,7 +8,7 @@ import pytest
 
 from limacot.judge.clients import HttpOptions
 from limacot.judge.judges import make_judge
-from limacot.judge.local import OPTIONS, PREFIX, LocalJudge, _common_prefix, _sequence_logprobs
+from limacot.judge.local import OPTIONS, PREFIX, LocalJudge, _common_prefix, _option_logprobs
 from limacot.judge.pairwise import JudgeConfig, judge_pairwise
 from limacot.judge.verdicts import parse_verdict
 from test_judge_support import save_tiny_chat_model, save_verdict_model, write_generations
@@ -29,20 +29,22 @@ def reference_logprob(model, ids, start, end) -> float:
 
 
 def test_batched_option_scores_equal_one_by_one(tiny_dir):
+    """Prompts of different lengths (left padding), options of different lengths (right padding),
+    the prompt's KV cache shared by the options: every score equals the plain full forward pass."""
     from limacot.models.loading import load_model, load_tokenizer
 
     model, tokenizer = load_model(str(tiny_dir)), load_tokenizer(str(tiny_dir))
     texts = ["Short prompt " + PREFIX, "A much longer prompt with more words in it, 사과 3개 " + PREFIX]
-    sequences, spans = [], []
+    prefixes, suffixes, alone = [], [], []
     for text in texts:
         ids = [tokenizer(text + option + '"', add_special_tokens=False)["input_ids"] for option in OPTIONS]
         shared = _common_prefix(ids)
-        assert 0 < shared < min(len(row) for row in ids)
-        sequences += ids
-        spans += [(shared, len(row)) for row in ids]
-    batched = _sequence_logprobs(model, sequences, spans, tokenizer)
-    alone = [reference_logprob(model, ids, start, end) for ids, (start, end) in zip(sequences, spans)]
-    assert batched == pytest.approx(alone, abs=1e-4)
+        assert 0 < shared < min(len(row) for row in ids) and len({len(row) for row in ids}) > 1
+        prefixes.append(ids[0][:shared])
+        suffixes.append([row[shared:] for row in ids])
+        alone.append([reference_logprob(model, row, shared, len(row)) for row in ids])
+    batched = _option_logprobs(model, prefixes, suffixes, tokenizer)
+    assert batched[0] == pytest.approx(alone[0], abs=1e-4) and batched[1] == pytest.approx(alone[1], abs=1e-4)
     assert _common_prefix([[1, 2, 3], [1, 2, 4], [1, 5]]) == 1
 
 

@@ -6,8 +6,9 @@ choice (default; --json-mode auto/on): the reply is constrained to the JSON the 
 
         prompt + '{"verdict": "'  ->  log P: "1" -0.41, "2" -1.32, "tie" -3.05  ->  '{"verdict": "1"}'
 
-    One forward pass per option and no decoding, so it is cheap, always readable, and the
-    model's own preference decides (the log-probabilities are kept with the reply).
+    The prompt runs once into a KV cache and each option's few tokens on top of it, with no
+    decoding, so it is cheap, always readable, and the model's own preference decides (the
+    log-probabilities are kept with the reply).
 generate (--json-mode off): greedy decoding of up to `max_tokens` tokens, read afterwards by the
     tolerant parser like any other judge's text.
 
@@ -71,19 +72,19 @@ class LocalJudge:
     def _choose(self, batch: list[list[dict]]) -> list[JudgeReply]:
         """The most likely verdict for each request (see the module docstring)."""
         model, tokenizer = self._loaded
-        sequences, spans = [], []
+        prefixes, suffixes = [], []
         for messages in batch:
             prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + PREFIX
             ids = [tokenizer(prompt + option + '"', add_special_tokens=False)["input_ids"] for option in OPTIONS]
-            shared = _common_prefix(ids)
-            sequences += ids
-            spans += [(shared, len(row)) for row in ids]
-        scores = _sequence_logprobs(model, sequences, spans, tokenizer)
+            shared = min(_common_prefix(ids), min(len(row) for row in ids) - 1)  # every option keeps a token
+            prefixes.append(ids[0][:shared])
+            suffixes.append([row[shared:] for row in ids])
+        scores = _option_logprobs(model, prefixes, suffixes, tokenizer)
         replies = []
-        for index in range(len(batch)):
-            mine = dict(zip(OPTIONS, scores[index * len(OPTIONS):(index + 1) * len(OPTIONS)]))
+        for prefix, logprobs in zip(prefixes, scores):
+            mine = dict(zip(OPTIONS, logprobs))
             best = max(OPTIONS, key=lambda option: mine[option])
-            usage = {"prompt_tokens": spans[index * len(OPTIONS)][0],
+            usage = {"prompt_tokens": len(prefix),
                      "choice_logprobs": {option: round(value, 4) for option, value in mine.items()}}
             replies.append(JudgeReply(f'{PREFIX}{best}"}}', usage))
         return replies
@@ -98,26 +99,41 @@ def _common_prefix(rows: list[list[int]]) -> int:
     return length
 
 
-def _sequence_logprobs(model, sequences: list[list[int]], spans: list[tuple[int, int]], tokenizer) -> list[float]:
-    """Sum of log P(token | earlier tokens) over positions [start, end) of each sequence.
+def _option_logprobs(model, prefixes: list[list[int]], suffixes: list[list[list[int]]], tokenizer) -> list[list[float]]:
+    """log P(suffix | prefix) of each request's options: scores[i][k] is the sum over the tokens
+    of suffixes[i][k] (non-empty) after prefixes[i] (non-empty).
 
-    The batch is left-padded (explicit position ids, so padding changes nothing), which puts
-    every scored span at the end: only the last few positions' logits are computed.
+    The prefixes (the judge prompt, most of the tokens) run once, as one left-padded batch with
+    explicit position ids, into a KV cache; each option's suffixes then run on that cache as one
+    right-padded batch, and the cache is cropped back before the next option. A prompt of P
+    tokens with 3 options costs P + a few tokens, not 3P.
     """
     import torch
+    from transformers import DynamicCache
 
+    device = model.device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    width = max(len(row) for row in sequences)
-    ids = torch.tensor([[pad] * (width - len(row)) + row for row in sequences], device=model.device)
-    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in sequences], device=model.device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    keep = max(len(row) - max(start, 1) for row, (start, _) in zip(sequences, spans)) + 1
+    width = max(len(row) for row in prefixes)
+    ids = torch.tensor([[pad] * (width - len(row)) + row for row in prefixes], device=device)
+    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in prefixes], device=device)
+    lengths = mask.sum(-1, keepdim=True)
+    scores: list[list[float]] = [[] for _ in prefixes]
     with torch.inference_mode():
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
-    logprobs = torch.log_softmax(logits.float(), dim=-1)  # column c holds position width - keep + c
-    totals = []
-    for row, (sequence, (start, end)) in enumerate(zip(sequences, spans)):
-        offset = width - len(sequence)  # scored token j of the sequence sits at column offset + j
-        columns = torch.arange(offset + max(start, 1), offset + end, device=model.device)
-        totals.append(float(logprobs[row, columns - 1 - (width - keep), ids[row, columns]].sum()))
-    return totals
+        cache = DynamicCache()
+        out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # the first suffix token's distribution
+        for option in range(len(suffixes[0])):
+            rows = [options[option] for options in suffixes]
+            span = max(len(row) for row in rows)
+            step_ids = torch.tensor([row + [pad] * (span - len(row)) for row in rows], device=device)
+            step_mask = torch.tensor([[1] * len(row) + [0] * (span - len(row)) for row in rows], device=device)
+            logits = model(input_ids=step_ids, attention_mask=torch.cat([mask, step_mask], dim=1),
+                           position_ids=lengths + torch.arange(span, device=device), past_key_values=cache,
+                           use_cache=True).logits
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            for i, row in enumerate(rows):
+                total = first[i, row[0]] + sum(logprobs[i, j - 1, row[j]] for j in range(1, len(row)))
+                scores[i].append(float(total))
+            cache.crop(-span)  # back to the prompt alone
+    return scores
