@@ -559,3 +559,42 @@ def test_store_made_before_flips_were_recorded(tmp_path):
     store.close()
     markdown = write_report(tmp_path)["markdown"].read_text(encoding="utf-8")
     assert [r[-1] for r in _md_tables(markdown)["Pairwise judgments"][0][1:]] == ["not recorded"]
+
+
+def test_findings_say_in_words_what_changed_significantly(tmp_path):
+    """A held-out CoT comparison (ll_per_char, significant after Holm) is one sentence with the
+    metric in words, its change, CI and p; KoBEST's F1 (not significant) is counted, not listed;
+    the study's description opens the report."""
+    from eval.test_eval_heldout import _write_ll_run
+
+    from limacot.eval.compare import compare_runs
+
+    a = [-2.0 - 0.05 * i for i in range(12)]
+    result = compare_runs(_write_ll_run(tmp_path / "a", a), _write_ll_run(tmp_path / "b", [x + 0.3 for x in a]),
+                          resamples=2000)
+    base, lima = f"{BACKBONE}/base/-/s0", f"{BACKBONE}/lima/10/s0"
+    rows = comparison_rows("lima vs base", base, lima, result) + [
+        ("INSERT OR REPLACE INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         ("lima vs base", "kobest_copa", base, lima, "f1", 0.05, -0.1, 0.2, 0.4, 0.8, 12))]
+    root = _small_study(tmp_path / "study", [], rows)
+    (root / "study.resolved.yaml").write_text("name: s\ndescription: DEMO-ONLY training settings.\n"
+                                              "comparisons: [{a: base, b: lima, asks: what tuning does}]\n")
+    markdown = write_report(root)["markdown"].read_text(encoding="utf-8")
+    assert "DEMO-ONLY training settings." in markdown.split("## Findings")[0]
+    findings = markdown.split("## Findings")[1].split("## Main results")[0]
+    m = result["tasks"][0]["metrics"]["ll_per_char"]
+    assert "1 of 2 paired tests of a task's primary metric are significant" in findings
+    assert (f"- lima vs base, kocot_heldout: ll_per_char (log-likelihood per character of the held-out reference "
+            f"answers; higher = the model finds them more likely) rose by {m['diff']:.3f} [95% CI "
+            f"{m['ci_low']:+.3f}, {m['ci_high']:+.3f}] at 10/s0 (Holm p {m['p_holm']:.3f}), over 12 documents. "
+            f"The comparison asks: what tuning does.") in findings
+    assert "kobest_copa" not in findings
+
+
+def test_findings_say_when_nothing_is_significant(tmp_path):
+    base, lima = f"{BACKBONE}/base/-/s0", f"{BACKBONE}/lima/10/s0"
+    rows = [("INSERT OR REPLACE INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             ("lima vs base", "kobest_copa", base, lima, "f1", 0.05, -0.1, 0.2, 0.4, 0.8, 12))]
+    markdown = write_report(_small_study(tmp_path / "study", [], rows))["markdown"].read_text(encoding="utf-8")
+    assert ("No paired comparison is significant: none of the 1 test of a task's primary metric has a "
+            "Holm-corrected p below 0.05") in markdown

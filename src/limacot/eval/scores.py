@@ -59,8 +59,8 @@ METRIC_MEANINGS = {
     "f1": "macro-F1", "acc": "accuracy", "acc_norm": "length-normalised accuracy",
     "exact_match_strict": "exact match of the number after the answer marker",
     "exact_match_flexible": "exact match of the last number", "exact_match": "exact match",
-    "ll_per_char": "log-likelihood per character of the held-out reference answers (higher: the model finds "
-                   "those answers more likely)",
+    "ll_per_char": "log-likelihood per character of the held-out reference answers; higher = the model finds "
+                   "them more likely",
 }
 _PREFERRED_FILTERS = ("none", "strict-match")
 

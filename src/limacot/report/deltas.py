@@ -15,9 +15,9 @@ collapsible block under the table. Every metric, and the uncorrected p, is in co
 
 from __future__ import annotations
 
-from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, primary_metric
+from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, MEAN_METRICS, METRIC_MEANINGS, primary_metric
 from limacot.report import aggregate
-from limacot.report.doc import Details, Heading, Num, Para, Table
+from limacot.report.doc import Bullets, Details, Heading, Num, Para, Table
 from limacot.report.results import DASH, fmt, fmt_p
 from limacot.report.study import Study
 
@@ -44,7 +44,8 @@ def deltas_section(study: Study) -> list:
                        f"that same metric, Holm-corrected across the tasks of that comparison: McNemar's exact "
                        f"test on per-document correctness for {', '.join(ACCURACY_METRICS)}, a paired "
                        f"permutation test (A's and B's prediction swapped per document) for "
-                       f"{', '.join(CORPUS_METRICS)}; * marks Holm p < {ALPHA}. Every metric and its "
+                       f"{', '.join(CORPUS_METRICS)} and (A's and B's score swapped per document) for "
+                       f"{', '.join(MEAN_METRICS)}; * marks Holm p < {ALPHA}. Every metric and its "
                        f"uncorrected p are in `comparisons.csv`."))
     groups = _large_groups(study)
     names = aggregate.task_labels(study)
@@ -58,6 +59,56 @@ def deltas_section(study: Study) -> list:
             rows = [r for r in study.comparisons if r["kind"] == kind and _backbone(study, r["a_cell"]) == backbone]
             blocks += _kind_tables(study, backbone, rows, groups, names)
     return blocks
+
+
+def findings_section(study: Study) -> list:
+    """What changed, in words: the paired comparisons whose primary metric is significant after
+    Holm's correction, one sentence per comparison and task (the metric said in words, each B
+    cell's change, what the comparison asks); or that none is, and how many were tested.
+
+        lima+cot vs base, kocot_heldout: ll_per_char (log-likelihood per character of the held-out
+        reference answers; ...) rose by 0.268 [95% CI +0.233, +0.301] at 8/s0 (Holm p <0.001) and
+        by 0.409 [...] at 16/s0 (Holm p <0.001), over 20 documents. The comparison asks: ...
+    """
+    blocks: list = [Heading(2, "Findings")]
+    if not study.comparisons:
+        return blocks + [Para(f"No paired comparisons in the store: {_why_none(study)}.")]
+    metrics: dict[tuple[str, str], set[str]] = {}
+    for r in study.comparisons:
+        metrics.setdefault((r["kind"], r["task"]), set()).add(r["metric"])
+    tested = [r for r in study.comparisons if r["p_holm"] is not None
+              and r["metric"] == primary_metric(metrics[(r["kind"], r["task"])])]
+    significant: dict[tuple[str, str], list[dict]] = {}
+    for r in tested:
+        if r["p_holm"] < ALPHA:
+            significant.setdefault((r["kind"], r["task"]), []).append(r)
+    if not significant:
+        tests = f"{len(tested)} tests" if len(tested) != 1 else "1 test"
+        return blocks + [Para(f"No paired comparison is significant: none of the {tests} of a task's primary metric "
+                              f"has a Holm-corrected p below {ALPHA} (Paired deltas shows each estimate and its "
+                              f"95% CI).")]
+    kinds = kind_order({kind for kind, _ in significant}, list(study.configured_kinds))
+    names = aggregate.task_labels(study)
+    lines = [_finding(study, kind, names.get(task, task), significant[(kind, task)])
+             for kind, task in sorted(significant, key=lambda key: (kinds.index(key[0]), key[1]))]
+    count = sum(len(rows) for rows in significant.values())
+    return blocks + [Para(f"{count} of {len(tested)} paired tests of a task's primary metric are significant after "
+                          f"Holm's correction (p < {ALPHA}):"), Bullets(lines)]
+
+
+def _finding(study: Study, kind: str, task: str, rows: list[dict]) -> str:
+    metric = rows[0]["metric"]
+    changes = []
+    for row in sorted(rows, key=lambda r: study.cell_order(r["b_cell"])):
+        ci = (f" [95% CI {fmt(row['ci_low'], sign=True)}, {fmt(row['ci_high'], sign=True)}]"
+              if row["ci_low"] is not None else "")
+        changes.append(f"{'rose' if row['delta'] > 0 else 'fell'} by {fmt(abs(row['delta']))}{ci} at "
+                       f"{_column(study, row['b_cell'])} (Holm p {fmt_p(row['p_holm'])})")
+    documents = sorted({row["n"] for row in rows})
+    asks = study.configured_kinds.get(kind)
+    meaning = f" ({METRIC_MEANINGS[metric]})" if metric in METRIC_MEANINGS else ""
+    return (f"{kind}, {task}: {metric}{meaning} {', and '.join(changes)}, over "
+            f"{' / '.join(map(str, documents))} documents." + (f" The comparison asks: {asks}." if asks else ""))
 
 
 def _why_none(study: Study) -> str:

@@ -42,6 +42,8 @@ def overview_section(study: Study) -> list:
     tuned = [c for c in cells if c["variant"] != BASE]
     seeds = sorted({c["seed"] for c in tuned})
     blocks: list = [Heading(1, f"limacot report: {study.name}")]
+    if study.config.get("description"):
+        blocks.append(Para(str(study.config["description"]).strip()))
     blocks.append(Para(f"Backbones: {', '.join(aggregate.backbones(study)) or 'none'}; variants: "
                        f"{', '.join(aggregate.variants(study)) or 'none'}; training sizes: "
                        f"{', '.join(aggregate.sizes(study)) or 'none'}; training seeds: "

@@ -64,6 +64,7 @@ def build_blocks(study: Study) -> list:
     """Every section of the report, in reading order."""
     estimates = aggregate.main_estimates(study)
     sections: list[tuple[str, Callable[[], list]]] = [
+        ("Findings", lambda: deltas.findings_section(study)),
         ("Main results", lambda: results.main_section(study, estimates)),
         ("Paired deltas", lambda: deltas.deltas_section(study)),
         ("Scaling curves", lambda: charts.scaling_section(study, estimates)),

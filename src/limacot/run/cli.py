@@ -96,7 +96,7 @@ def _show_worker(job) -> None:
 SCORE_METRICS = (*PRIMARY_METRICS, "mcc")
 
 
-CELL_WIDTH = 12  # "[0.00, 0.00]": the widest a score column needs
+CELL_WIDTH = 12  # "[0.00, 0.00]": the narrowest a score column is (negative scores widen it)
 
 
 def _show_main_table(csv_path: Path) -> None:
@@ -127,11 +127,13 @@ def main_tables(rows: list[dict], width: int) -> list:
     for r in rows:
         ci = f"\n[{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]" if r["ci_low"] else ""
         cells.setdefault((r["backbone"], r["task"], r["metric"]), {})[_model(r)] = f"{float(r['mean']):.3f}{ci}"
-    names = {m: m if len(m) <= CELL_WIDTH else f"M{i + 1}" for i, m in enumerate(models)}
+    cell_width = max([CELL_WIDTH] + [len(line) for values in cells.values() for text in values.values()
+                                     for line in text.splitlines()])  # negative scores are wider
+    names = {m: m if len(m) <= cell_width else f"M{i + 1}" for i, m in enumerate(models)}
     keys = [((k[0],) if several else ()) + k[1:] for k in cells]
     fixed = sum(max(len(h), *(len(k[i]) for k in keys)) + 3 for i, h in
                 enumerate((("backbone",) if several else ()) + ("task", "metric"))) + 1
-    per_table = max(1, (width - fixed) // (CELL_WIDTH + 3))
+    per_table = max(1, (width - fixed) // (cell_width + 3))
     chunks = [models[i:i + per_table] for i in range(0, len(models), per_table)]
     title = "main table (mean, 95% CI)" + ("" if several else f": {backbones[0]}")
     out: list = []
@@ -141,7 +143,7 @@ def main_tables(rows: list[dict], width: int) -> list:
         for column in (("backbone",) if several else ()) + ("task", "metric"):
             table.add_column(escape(column), no_wrap=True)
         for model in chunk:
-            table.add_column(escape(names[model]), justify="right", min_width=CELL_WIDTH, no_wrap=True)
+            table.add_column(escape(names[model]), justify="right", min_width=cell_width, no_wrap=True)
         for key, values in zip(keys, cells.values()):
             table.add_row(*map(Text, key + tuple(values.get(m, "") for m in chunk)))
         out.append(table)

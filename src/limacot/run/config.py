@@ -1,6 +1,7 @@
 """`limacot run` configuration: the experiment grid and each stage's settings.
 
     name: seed-study
+    description: LIMA vs LIMA+CoT on two backbones   # the report opens with it
     backbones: {llama2-7b: hf:meta-llama/Llama-2-7b-hf, llama3-8b: hf:meta-llama/Meta-Llama-3-8B}
     data: data/seed-study.yaml            # a `limacot data build` config
     variants: [base, lima, lima+cot, cot] # base = the backbone without fine-tuning
@@ -190,6 +191,8 @@ class StudyConfig(StrictModel):
                                                 for key in ("reference", "judge")))
 
     name: str = "study"
+    description: str | None = Field(None, description="what the study is and what a reader must know (settings "
+                                    "that depart from the paper, what to look at); the report opens with it")
     backbones: dict[str, str]
     data: str
     variants: list[str]
