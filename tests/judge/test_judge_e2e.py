@@ -84,6 +84,8 @@ def test_local_model_judge_generating_through_the_cli(answer_sets, tmp_path):
     assert [(r["tie"], r["flipped"]) for r in summary["runs"]] == [(3, 3), (3, 3)]
     assert summary["calls"] == {"requests": 9, "made": 9, "from_cache": 0}  # G against itself: one request a prompt
     assert "| G2 | 3 | 0 | 3 | 0 | 0 | 100.0% |" in (out / "table.md").read_text()
+    said = 'G2: all 3 verdicts flipped with the order: the judge did not decide, so its 100% "B equal or better" means'
+    assert said in (out / "table.md").read_text() and said in " ".join(result.output.split())
 
 
 def test_judge_reads_a_config_file_and_flags_override_it(answer_sets, tmp_path, monkeypatch):

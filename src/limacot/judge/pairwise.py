@@ -145,6 +145,9 @@ def results_table(summary: dict) -> str:
             f"(a verdict that flips with the order counts as a tie); unparseable verdicts are left out of the rate.\n")
     if gaps:
         note += "Coverage: " + "; ".join(gaps) + ". Their rates are over the shared prompts only.\n"
+    for verdict in run_verdicts(summary["runs"]):
+        if verdict.undecided:
+            note += f"{verdict.label}: {verdict.undecided_note()}.\n"
     table = markdown_table(["B run", "prompts", "B wins", "ties", "A wins", "unparseable", "B equal or better",
                             "95% CI", "order flips", "of A"], rows)
     return "\n".join(table) + "\n" + note + _lima_table(summary["runs"]) + _bias_table(summary["runs"])

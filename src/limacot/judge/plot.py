@@ -54,6 +54,23 @@ class Verdict:
         """Every decided verdict a tie: "B equal or better" is 100% whatever the answers were."""
         return self.decided > 0 and not self.wins and not self.losses
 
+    def undecided_note(self) -> str:
+        """Why its "B equal or better" says nothing, when `undecided` ('' otherwise):
+
+            4 decided, 4 ties, 4 flipped -> 'all 4 verdicts flipped with the order: the judge did
+            not decide, so its 100% "B equal or better" means nothing'
+        """
+        if not self.undecided:
+            return ""
+        n = self.decided
+        if self.flipped == n:
+            what = f"all {n} verdicts flipped with the order"
+        elif self.flipped is None:
+            what = f"all {n} verdicts were ties (order flips not recorded)"
+        else:
+            what = f"all {n} verdicts were ties ({self.flipped} flipped with the order)"
+        return f"{what}: the judge did not decide, so its 100% \"B equal or better\" means nothing"
+
     def flips(self) -> str:
         if self.flipped is None:
             return "flips not recorded"

@@ -210,18 +210,10 @@ def flips_text(row: dict) -> str:
 def undecided_warning(row: dict) -> str:
     """A sentence when every decided verdict is a tie (flipped or not): then "B equal or better"
     is 100% whatever the answers were, and says nothing. '' otherwise."""
-    n = decided(row)
-    if not n or row["wins"] or row["losses"]:
-        return ""
-    pair = f"`{row['b_cell']}` vs `{row['a_cell']}` ({row['judge']})"
-    flipped = row.get("flipped")
-    if flipped == n:
-        what = f"all {n} verdicts flipped with the order"
-    elif flipped is None:
-        what = f"all {n} verdicts were ties (order flips not recorded)"
-    else:
-        what = f"all {n} verdicts were ties ({flipped} flipped with the order)"
-    return f"{pair}: {what}: the judge did not decide, so its 100% \"B equal or better\" means nothing."
+    verdict = Verdict("", row["n"] or 0, row["wins"] or 0, row["ties"] or 0, row["losses"] or 0,
+                      row["unparseable"] or 0, row["rate"], row["ci_low"], row["ci_high"], row.get("flipped"))
+    note = verdict.undecided_note()
+    return f"`{row['b_cell']}` vs `{row['a_cell']}` ({row['judge']}): {note}." if note else ""
 
 
 def _pair_label(study: Study, row: dict, with_judge: bool, with_backbone: bool) -> str:
