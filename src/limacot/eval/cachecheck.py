@@ -1,7 +1,7 @@
 """Can this model's loglikelihoods be scored on a key/value cache, and under which argument name?
 
 The fast backend (`limacot.eval.fastlm`) passes the cache under the name the model's forward
-takes (`cache_keyword`; behind a PEFT wrapper, the base model's). A wrapper can hide that
+takes (`limacot.models.forward_args.cache_keyword`; behind a PEFT wrapper, the base model's). A wrapper can hide that
 signature, and a model drops an argument name it does not know without a word: every
 continuation would then be scored without its context. So nothing is trusted by name:
 `check_cache_scoring` scores a few short requests both ways before the first fast request:
@@ -15,10 +15,7 @@ continuation would then be scored without its context. So nothing is trusted by 
 
 from __future__ import annotations
 
-import inspect
-
 import torch
-import transformers
 from lm_eval.models.huggingface import HFLM
 
 # Scored twice in a row: a model that reads its context predicts the repeat far better than one
@@ -84,33 +81,3 @@ def has_sliding_window(config) -> bool:
     if getattr(config, "use_sliding_window", True) is False:
         return False
     return getattr(config, "sliding_window", None) is not None
-
-
-def forward_params(model) -> dict:
-    """The forward's named parameters; a wrapper that passes **kwargs on to a model it wraps
-    (PEFT: `get_base_model()`) adds that model's."""
-    try:
-        params = dict(inspect.signature(model.forward).parameters)
-    except (TypeError, ValueError):
-        return {}
-    passes_on = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    base = model.get_base_model() if passes_on and hasattr(model, "get_base_model") else None
-    if base is not None and base is not model:
-        params = {**forward_params(base), **params}
-    return params
-
-
-def accepts(model, name: str) -> bool:
-    """Whether `model`'s forward (or the base model a wrapper passes **kwargs to) names `name`."""
-    return name in forward_params(model)
-
-
-def cache_keyword(model) -> str:
-    """The forward's name for the cache argument, else this transformers' (>= 5: `cache`, earlier
-    `past_key_values`); `check_cache_scoring` catches a wrong one."""
-    params = forward_params(model)
-    if "cache" in params:
-        return "cache"
-    if "past_key_values" in params:
-        return "past_key_values"
-    return "cache" if int(transformers.__version__.split(".")[0]) >= 5 else "past_key_values"

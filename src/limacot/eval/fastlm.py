@@ -46,7 +46,8 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
-from limacot.eval.cachecheck import accepts, cache_keyword, check_cache_scoring, has_sliding_window
+from limacot.eval.cachecheck import check_cache_scoring, has_sliding_window
+from limacot.models.forward_args import accepts, cache_keyword
 from limacot.models.loading import checkpoint_path, resolve_model_spec
 
 log = logging.getLogger(__name__)

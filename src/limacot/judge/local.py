@@ -24,6 +24,7 @@ from limacot.errors import LimacotInputError
 from limacot.generate.generation import GenerationSettings, answer_batch
 from limacot.generate.prompt_format import has_chat_template
 from limacot.judge.clients import JudgeReply, OnReply
+from limacot.models.forward_args import cache_keyword
 from limacot.models.loading import load_model, load_tokenizer, resolve_model_spec
 
 PREFIX = '{"verdict": "'
@@ -118,10 +119,11 @@ def _option_logprobs(model, prefixes: list[list[int]], suffixes: list[list[list[
     mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in prefixes], device=device)
     lengths = mask.sum(-1, keepdim=True)
     scores: list[list[float]] = [[] for _ in prefixes]
+    cache = DynamicCache()
+    cached = {cache_keyword(model): cache, "use_cache": True}
     with torch.inference_mode():
-        cache = DynamicCache()
         out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+                    logits_to_keep=1, **cached)
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # the first suffix token's distribution
         for option in range(len(suffixes[0])):
             rows = [options[option] for options in suffixes]
@@ -129,8 +131,7 @@ def _option_logprobs(model, prefixes: list[list[int]], suffixes: list[list[list[
             step_ids = torch.tensor([row + [pad] * (span - len(row)) for row in rows], device=device)
             step_mask = torch.tensor([[1] * len(row) + [0] * (span - len(row)) for row in rows], device=device)
             logits = model(input_ids=step_ids, attention_mask=torch.cat([mask, step_mask], dim=1),
-                           position_ids=lengths + torch.arange(span, device=device), past_key_values=cache,
-                           use_cache=True).logits
+                           position_ids=lengths + torch.arange(span, device=device), **cached).logits
             logprobs = torch.log_softmax(logits.float(), dim=-1)
             for i, row in enumerate(rows):
                 total = first[i, row[0]] + sum(logprobs[i, j - 1, row[j]] for j in range(1, len(row)))

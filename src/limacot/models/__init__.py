@@ -1,1 +1,1 @@
-"""Model specs, loading, GGUF conversion, tokenizer files; device/dtype/attention."""
+"""Model specs, loading, GGUF conversion, tokenizer files; device/dtype/attention; what a forward takes."""

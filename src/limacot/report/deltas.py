@@ -98,12 +98,14 @@ def findings_section(study: Study) -> list:
 
 def _finding(study: Study, kind: str, task: str, rows: list[dict]) -> str:
     metric = rows[0]["metric"]
+    several = len(aggregate.backbones(study)) > 1
     changes = []
     for row in sorted(rows, key=lambda r: study.cell_order(r["b_cell"])):
+        where = (f"{_backbone(study, row['b_cell'])} " if several else "") + _column(study, row["b_cell"])
         ci = (f" [95% CI {fmt(row['ci_low'], sign=True)}, {fmt(row['ci_high'], sign=True)}]"
               if row["ci_low"] is not None else "")
-        changes.append(f"{'rose' if row['delta'] > 0 else 'fell'} by {fmt(abs(row['delta']))}{ci} at "
-                       f"{_column(study, row['b_cell'])} (Holm p {fmt_p(row['p_holm'])})")
+        changes.append(f"{'rose' if row['delta'] > 0 else 'fell'} by {fmt(abs(row['delta']))}{ci} at {where} "
+                       f"(Holm p {fmt_p(row['p_holm'])})")
     documents = sorted({row["n"] for row in rows})
     asks = study.configured_kinds.get(kind)
     meaning = f" ({METRIC_MEANINGS[metric]})" if metric in METRIC_MEANINGS else ""
