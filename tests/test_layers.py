@@ -49,3 +49,15 @@ def test_a_wrong_import_is_caught(tmp_path, module, added, broken):
     result = lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert broken in result.stdout and "BROKEN" in result.stdout
+
+
+def test_the_cli_imports_no_model_library_until_a_command_runs():
+    """`limacot --help` and the app's import stay light, and the libraries' progress bars and
+    notices are switched off (limacot.io.cli_common.quiet_libraries) before transformers reads its
+    settings at import: a module-level `import transformers` in any command's import chain
+    breaks both."""
+    code = ("import sys, limacot.cli; "
+            "print(','.join(m for m in ('torch', 'transformers', 'lm_eval', 'datasets') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

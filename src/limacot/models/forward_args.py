@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import inspect
 
-import transformers
-
 
 def forward_params(model) -> dict:
     """The forward's named parameters; a wrapper that passes **kwargs on to a model it wraps
@@ -43,4 +41,6 @@ def cache_keyword(model) -> str:
         return "cache"
     if "past_key_values" in params:
         return "past_key_values"
+    import transformers  # deferred: importing limacot.models must not import transformers
+
     return "cache" if int(transformers.__version__.split(".")[0]) >= 5 else "past_key_values"
