@@ -598,3 +598,21 @@ def test_findings_say_when_nothing_is_significant(tmp_path):
     markdown = write_report(_small_study(tmp_path / "study", [], rows))["markdown"].read_text(encoding="utf-8")
     assert ("No paired comparison is significant: none of the 1 test of a task's primary metric has a "
             "Holm-corrected p below 0.05") in markdown
+
+
+def test_ablation_draws_a_continuous_score_in_a_row_of_its_own(tmp_path, monkeypatch):
+    """F1 (0..1, bars from zero) and ll_per_char (negative, no natural zero) never share an axis:
+    the held-out CoT task gets its own row, drawn as points."""
+    from limacot.report import plots
+
+    drawn = []
+    real = plots.ablation_chart
+    monkeypatch.setattr(plots, "ablation_chart", lambda groups, *a: drawn.append(groups) or real(groups, *a))
+    metrics = [(v, task, metric, value, -1) for v, shift in (("base", 0.0), ("lima", 0.1))
+               for task, metric, value in (("kobest_copa", "f1", 0.5 + shift), ("kocot_heldout", "ll_per_char", -2 + shift))]
+    markdown = write_report(_small_study(tmp_path / "study", metrics))["markdown"].read_text(encoding="utf-8")
+    (groups,) = drawn
+    assert [(g.tasks, g.points) for g in groups] == [(["kobest_copa\n(f1)"], False),
+                                                     (["kocot_heldout\n(ll_per_char)"], True)]
+    assert groups[1].bars["lima"][0].mean == pytest.approx(-1.9)
+    assert "in a row of their own, as points" in markdown

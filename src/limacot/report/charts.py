@@ -9,7 +9,7 @@ gives for `<variant>/<size>/train.jsonl` (so "all" becomes its real count), else
 
 from __future__ import annotations
 
-from limacot.eval.scores import primary_metric
+from limacot.eval.scores import MEAN_METRICS, metric_base, primary_metric
 from limacot.io import figures
 from limacot.report import aggregate, plots
 from limacot.report.aggregate import KNOWN_VARIANTS
@@ -80,7 +80,12 @@ def scaling_panel(study: Study, estimates: dict, task: str, metric: str, label: 
 def ablation_section(study: Study, estimates: dict) -> list:
     blocks: list = [Heading(2, "CoT ablation")]
     tasks, left_out = chart_tasks(estimates)
-    groups = [g for b in aggregate.backbones(study) if (g := _ablation_group(study, estimates, b, tasks))]
+    # Scores in [0, 1] share bars from zero; an unbounded per-doc score (ll_per_char) has no
+    # natural zero and another scale, so it gets its own row per backbone, drawn as points.
+    scales = [[t for t in tasks if metric_base(t[1]) not in MEAN_METRICS],
+              [t for t in tasks if metric_base(t[1]) in MEAN_METRICS]]
+    groups = [g for b in aggregate.backbones(study) for points, chosen in enumerate(scales) if chosen
+              and (g := _ablation_group(study, estimates, b, chosen, points=bool(points)))]
     if not groups:
         return blocks + [Para(f"No cell of {', '.join(ABLATION[1:])} has benchmark numbers yet: nothing to compare.")]
     if (missing := figures.matplotlib_missing()):
@@ -90,11 +95,14 @@ def ablation_section(study: Study, estimates: dict) -> list:
                                f"CoT ablation: {' vs '.join(v for v in variants if v != BASE)} "
                                "(mean over seeds, 95% CI)")
     text = ("Per task, one bar per variant at the largest training size each backbone has (named in each panel), "
-            "error bars: 95% interval as in the main tables; hatched grey: base, for reference." + left_out)
+            "error bars: 95% interval as in the main tables; hatched grey: base, for reference."
+            + (" Tasks scored by " + ", ".join(MEAN_METRICS) + " (no natural zero, another scale) are in a row of "
+               "their own, as points." if any(g.points for g in groups) else "") + left_out)
     return blocks + [Para(text), Image("cot_ablation.png", "CoT ablation", png)]
 
 
-def _ablation_group(study: Study, estimates: dict, backbone: str, tasks: list) -> plots.Group | None:
+def _ablation_group(study: Study, estimates: dict, backbone: str, tasks: list,
+                    points: bool = False) -> plots.Group | None:
     tuned = [s for s in aggregate.sizes(study)
              if any((backbone, v, s, t, m) in estimates for v in ABLATION[1:] for t, m in tasks)]
     if not tuned:
@@ -113,4 +121,4 @@ def _ablation_group(study: Study, estimates: dict, backbone: str, tasks: list) -
     absent = [v for v in ABLATION[1:] if v in aggregate.variants(study) and v not in bars]
     label += f"; no numbers for {', '.join(absent)}" if absent else ""
     names = aggregate.task_labels(study)
-    return plots.Group(backbone, label, [f"{names.get(t, t)}\n({m})" for t, m in tasks], bars)
+    return plots.Group(backbone, label, [f"{names.get(t, t)}\n({m})" for t, m in tasks], bars, points)

@@ -151,10 +151,12 @@ class Group:
     subtitle: str
     tasks: list[str]
     bars: dict[str, list[Bar]]      # variant -> one Bar per task
+    points: bool = False            # drawn as points with intervals (a score with no natural zero)
 
 
 def ablation_chart(groups: list[Group], variants: list[str], ylabel: str, title: str) -> bytes:
-    """Grouped bars: per task, one bar per variant with its 95% interval; one row per backbone."""
+    """Grouped bars: per task, one bar per variant with its 95% interval; one row per group (a
+    backbone, or a backbone's tasks on another scale: `Group.points` draws points, not bars)."""
     plt = pyplot()
     n_tasks = max(len(g.tasks) for g in groups)
     width = max(7.0, min(10.0, 1.5 + n_tasks * (0.25 * len(variants) + 0.35)))
@@ -167,13 +169,20 @@ def ablation_chart(groups: list[Group], variants: list[str], ylabel: str, title:
             means = [b.mean if b.mean is not None else 0 for b in bars]
             errors = [[max(0, b.mean - b.low) if b.low is not None and b.mean is not None else 0 for b in bars],
                       [max(0, b.high - b.mean) if b.high is not None and b.mean is not None else 0 for b in bars]]
+            if group.points:
+                drawn = [(x, b.mean, lo, hi) for x, b, lo, hi in zip(xs, bars, *errors) if b.mean is not None]
+                if drawn:
+                    x, y, lo, hi = zip(*drawn)
+                    ax.errorbar(x, y, yerr=[lo, hi], fmt="s" if variant == "base" else "o", capsize=2.5,
+                                color=colour(variant, variants), label=variant, elinewidth=1, markersize=6)
+                continue
             ax.bar(xs, means, step * 0.92, yerr=errors, capsize=2.5, color=colour(variant, variants),
                    label=variant, hatch="//" if variant == "base" else None, edgecolor="white", linewidth=0.5,
                    error_kw={"elinewidth": 1, "ecolor": "#333333"})
         ax.set_xticks(range(len(group.tasks)))
         tilt = n_tasks > 8
         ax.set_xticklabels(group.tasks, rotation=25 if tilt else 0, ha="right" if tilt else "center")
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel("score (higher is better)" if group.points else ylabel)
         ax.set_title(f"{group.backbone}: {group.subtitle}")
         ax.grid(axis="x", visible=False)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
