@@ -20,7 +20,8 @@ DASH = "—"
 STDERR_FLAG = "†"
 CI_NOTE = (f"Entries: mean over training seeds [95% CI]. With two or more training seeds the interval is a "
            f"t-interval over seeds; {STDERR_FLAG} marks a single seed, whose interval is value ± 1.96 × "
-           f"lm-eval's (binomial) standard error of that one evaluation. {DASH}: not measured.")
+           f"lm-eval's standard error of that one evaluation (over its documents; binomial for accuracy). "
+           f"{DASH}: not measured.")
 
 
 def fmt(value: float | None, digits: int = 3, sign: bool = False) -> str:
