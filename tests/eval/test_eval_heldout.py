@@ -107,3 +107,13 @@ def test_permutation_of_the_mean_is_exact_on_a_small_case():
     assert paired_permutation_mean([1.0, 2.0], [1.0, 2.0]) == 1.0
     with pytest.raises(ValueError):
         paired_permutation_mean([1.0], [1.0, 2.0])
+
+
+def test_the_run_names_the_tasks_that_stay_zero_shot():
+    """The few-shot count a run states names the tasks that ignore it (their YAML fixes 0-shot),
+    through groups too; the eval table's caption and `limacot run --dry-run` use this text."""
+    from limacot.eval.catalog import fewshot_label
+
+    assert fewshot_label(5, ["kocot_heldout", "kobest_copa"]) == "5-shot (kocot_heldout: 0-shot, fixed by the task)"
+    assert fewshot_label(5, ["kobest"]) == "5-shot"
+    assert fewshot_label(0, ["kocot_heldout"]) == "0-shot"

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from limacot.eval.catalog import fewshot_label
 from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, SCORE_COLUMNS, score_table
 
 
@@ -31,7 +32,8 @@ def request_labels(update: Callable[[str, int, int], None]) -> Callable[[str, in
 def show_results(console: Console, run: dict, out: Path) -> None:
     info = run["limacot"]
     groups = set(run.get("groups", {}))
-    table = Table(title=escape(f"{info['model']} · {info['backend']} · {info['num_fewshot']}-shot"))
+    shots = fewshot_label(info["num_fewshot"], list(run.get("results", {})))
+    table = Table(title=escape(f"{info['model']} · {info['backend']} · {shots}"))
     for column in SCORE_COLUMNS:
         table.add_column(column, justify="left" if column in ("task", "metric") else "right")
     for task, (label, *rest) in score_table(run):  # groups in bold

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from limacot.errors import LimacotInputError
+from limacot.eval.catalog import fewshot_label
 from limacot.eval.scores import PRIMARY_METRICS
 from limacot.io.cli_common import check_out_dir, config_flag, err_console, handled_errors, out_console, print_json
 from limacot.io.yaml_config import load_config
@@ -174,7 +175,8 @@ def design_lines(plan) -> list[str]:
              "  comparisons (B - A): " + ("none" if not config.comparisons else "")]
     lines += [f"    {c.b} vs {c.a}" + (f": {c.asks}" if c.asks else "") for c in config.comparisons]
     ev = config.eval
-    lines.append(f"  eval: {', '.join(ev.tasks)}; {ev.num_fewshot}-shot; {ev.fewshot_seeds} few-shot seed(s); "
+    lines.append(f"  eval: {', '.join(ev.tasks)}; {fewshot_label(ev.num_fewshot, ev.tasks)}; "
+                 f"{ev.fewshot_seeds} few-shot seed(s); "
                  f"data: {ev.data_dir or 'the hub'}")
     if config.judge:
         lines.append(f"  judge: {config.judge.judge} on {config.judge.prompts}")
