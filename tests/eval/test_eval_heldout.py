@@ -112,7 +112,7 @@ def test_permutation_of_the_mean_is_exact_on_a_small_case():
 def test_the_run_names_the_tasks_that_stay_zero_shot():
     """The few-shot count a run states names the tasks that ignore it (their YAML fixes 0-shot),
     through groups too; the eval table's caption and `limacot run --dry-run` use this text."""
-    from limacot.eval.catalog import fewshot_label
+    from limacot.eval.scores import fewshot_label
 
     assert fewshot_label(5, ["kocot_heldout", "kobest_copa"]) == "5-shot (kocot_heldout: 0-shot, fixed by the task)"
     assert fewshot_label(5, ["kobest"]) == "5-shot"

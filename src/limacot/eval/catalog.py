@@ -58,29 +58,6 @@ def pack_configs() -> dict[str, dict]:
     return configs
 
 
-def fewshot_label(num_fewshot: int, names: list[str] | tuple[str, ...]) -> str:
-    """The run's few-shot count in words, naming the pack tasks among `names` (groups expanded)
-    whose YAML fixes `num_fewshot: 0`: lm-eval keeps those zero-shot whatever the run asks.
-
-        5, ["kocot_heldout", "kobest_copa"]  ->  "5-shot (kocot_heldout: 0-shot, fixed by the task)"
-    """
-    configs, fixed = pack_configs(), []
-
-    def walk(name: str) -> None:
-        cfg = configs.get(name) or {}
-        if "group" in cfg:
-            for member in cfg.get("task", []):
-                walk(member if isinstance(member, str) else member.get("task", ""))
-        elif cfg.get("num_fewshot") == 0 and name not in fixed:
-            fixed.append(name)
-
-    for name in names:
-        walk(name)
-    if not fixed or num_fewshot == 0:
-        return f"{num_fewshot}-shot"
-    return f"{num_fewshot}-shot ({', '.join(fixed)}: 0-shot, fixed by the task)"
-
-
 def task_manager(data_dir: str | Path | None = None, names: list[str] | tuple[str, ...] = ()):
     """An lm-eval TaskManager over limacot's task pack, plus lm-eval's own entries for those of
     `names` the pack does not define (and everything they reference)."""

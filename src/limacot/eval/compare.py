@@ -25,8 +25,8 @@ import json
 from pathlib import Path
 
 from limacot.errors import LimacotInputError
-from limacot.eval.scores import (ACCURACY_METRICS, MEAN_METRICS, PRIMARY_METRICS, metric_base, metric_rows,
-                                  metric_test, primary_metric)
+from limacot.eval.scores import (PER_DOC_METRICS, PRIMARY_METRICS, metric_base, metric_rows, metric_test,
+                                  primary_metric)
 from limacot.stats.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval, bootstrap_interval
 from limacot.stats.paired import (holm, macro_f1_rows, mcnemar_exact, paired_diff, paired_f1_diff,
                                   paired_permutation_f1, paired_permutation_mean)
@@ -80,11 +80,10 @@ def compared_metrics(reported: set[str], ra: list[dict], rb: list[dict]) -> list
     """The metrics of a task that can be compared doc by doc, in PRIMARY_METRICS order: an
     accuracy-type or continuous per-doc metric (under any filter) both runs' records carry, and
     F1 where the task reports it and the records carry predictions."""
-    per_doc = ACCURACY_METRICS + MEAN_METRICS
-    carried = sorted(k for k in ra[0] if k in rb[0] and metric_base(k) in per_doc)
+    carried = sorted(k for k in ra[0] if k in rb[0] and metric_base(k) in PER_DOC_METRICS)
     names = []
     for name in PRIMARY_METRICS:
-        if name in per_doc:
+        if name in PER_DOC_METRICS:
             names += [k for k in carried if metric_base(k) == name]
         elif name in reported and "pred" in ra[0] and "pred" in rb[0]:
             names.append(name)
@@ -94,7 +93,7 @@ def compared_metrics(reported: set[str], ra: list[dict], rb: list[dict]) -> list
 def metric_comparison(name: str, ra: list[dict], rb: list[dict], resamples: int, seed: int) -> dict:
     """A, B, the bootstrap CI of B - A and the p-value of `name`'s own test (see module docstring)."""
     n = len(ra)
-    if metric_base(name) in ACCURACY_METRICS + MEAN_METRICS:
+    if metric_base(name) in PER_DOC_METRICS:
         va, vb = [float(r[name]) for r in ra], [float(r[name]) for r in rb]
         ci = bootstrap_interval(paired_diff(va, vb), n, resamples=resamples, seed=seed)
         test = (mcnemar_exact(va, vb) if metric_test(name) == "mcnemar" else

@@ -54,6 +54,7 @@ PRIMARY_METRICS = ("f1", "exact_match_strict", "exact_match_flexible", "exact_ma
 CORPUS_METRICS = ("f1",)
 MEAN_METRICS = ("ll_per_char",)
 ACCURACY_METRICS = tuple(m for m in PRIMARY_METRICS if m not in CORPUS_METRICS + MEAN_METRICS)
+PER_DOC_METRICS = ACCURACY_METRICS + MEAN_METRICS  # a value per document: compared doc by doc
 # What a primary metric says, in words a report sentence can use.
 METRIC_MEANINGS = {
     "f1": "macro-F1", "acc": "accuracy", "acc_norm": "length-normalised accuracy",
@@ -86,16 +87,18 @@ def sample_records(samples: list[dict], output_type: str, task: str) -> list[dic
         if record is None:
             record = records[sample["doc_id"]] = _record(sample, output_type, task)
         flt = sample.get("filter", "none")
-        for metric in sample.get("metrics") or ACCURACY_METRICS + MEAN_METRICS:
-            if metric in ACCURACY_METRICS + MEAN_METRICS and metric in sample:
+        for metric in sample.get("metrics") or PER_DOC_METRICS:
+            if metric in PER_DOC_METRICS and metric in sample:
                 record[metric_name(metric, flt)] = float(sample[metric])
         if output_type == "generate_until" and task not in _MATH_GOLD and flt != "none":
             resp = sample["filtered_resps"][0]
             record.setdefault("filtered", {})[flt] = resp[0] if isinstance(resp, list) else resp
     for record in records.values():
         primary = primary_metric(k for k in record if metric_base(k) in ACCURACY_METRICS)
-        if primary or not any(metric_base(k) in MEAN_METRICS for k in record):
-            record["correct"] = bool(record[primary]) if primary else False
+        if primary:
+            record["correct"] = bool(record[primary])
+        elif not any(metric_base(k) in MEAN_METRICS for k in record):
+            record["correct"] = False
     return list(records.values())
 
 
@@ -187,6 +190,20 @@ def group_leaves(name: str) -> list[str]:
     if name not in groups:
         return [name]
     return [leaf for member in groups[name] for leaf in group_leaves(member)]
+
+
+def fewshot_label(num_fewshot: int, names: Iterable[str]) -> str:
+    """The run's few-shot count in words, naming the pack tasks among `names` (groups expanded)
+    whose YAML fixes `num_fewshot: 0`: lm-eval keeps those zero-shot whatever the run asks.
+
+        5, ["kocot_heldout", "kobest_copa"]  ->  "5-shot (kocot_heldout: 0-shot, fixed by the task)"
+    """
+    configs = pack_configs()
+    leaves = dict.fromkeys(leaf for name in names for leaf in group_leaves(name))
+    fixed = [leaf for leaf in leaves if (configs.get(leaf) or {}).get("num_fewshot") == 0]
+    if not fixed or num_fewshot == 0:
+        return f"{num_fewshot}-shot"
+    return f"{num_fewshot}-shot ({', '.join(fixed)}: 0-shot, fixed by the task)"
 
 
 def task_label(task: str, ran: Iterable[str]) -> str:

@@ -10,8 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from limacot.eval.catalog import fewshot_label
-from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, SCORE_COLUMNS, score_table
+from limacot.eval.scores import ACCURACY_METRICS, CORPUS_METRICS, SCORE_COLUMNS, fewshot_label, score_table
 
 
 def request_labels(update: Callable[[str, int, int], None]) -> Callable[[str, int, int], None]:

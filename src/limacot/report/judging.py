@@ -61,9 +61,7 @@ def judge_section(study: Study) -> list:
         blocks += [Para("The judge did not decide:"), Bullets(undecided)]
     missing = figures.matplotlib_missing()
     if not missing:
-        verdicts = [Verdict(label, r["n"] or 0, r["wins"] or 0, r["ties"] or 0, r["losses"] or 0,
-                            r["unparseable"] or 0, r["rate"], r["ci_low"], r["ci_high"], r.get("flipped"))
-                    for label, r in zip(labels, rows)]
+        verdicts = [row_verdict(r, label) for label, r in zip(labels, rows)]
         blocks.append(Image("judge.png", "Judge win/tie/loss",
                             preference_chart(verdicts, "Pairwise preference (B vs A)")))
     else:
@@ -207,12 +205,16 @@ def flips_text(row: dict) -> str:
     return f"{row['flipped']}{share}"
 
 
+def row_verdict(row: dict, label: str = "") -> Verdict:
+    """The judge chart's bar (`limacot.judge.plot.Verdict`) of one judgments row."""
+    return Verdict(label, row["n"] or 0, row["wins"] or 0, row["ties"] or 0, row["losses"] or 0,
+                   row["unparseable"] or 0, row["rate"], row["ci_low"], row["ci_high"], row.get("flipped"))
+
+
 def undecided_warning(row: dict) -> str:
     """A sentence when every decided verdict is a tie (flipped or not): then "B equal or better"
     is 100% whatever the answers were, and says nothing. '' otherwise."""
-    verdict = Verdict("", row["n"] or 0, row["wins"] or 0, row["ties"] or 0, row["losses"] or 0,
-                      row["unparseable"] or 0, row["rate"], row["ci_low"], row["ci_high"], row.get("flipped"))
-    note = verdict.undecided_note()
+    note = row_verdict(row).undecided_note()
     return f"`{row['b_cell']}` vs `{row['a_cell']}` ({row['judge']}): {note}." if note else ""
 
 

@@ -11,8 +11,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from limacot.errors import LimacotInputError
-from limacot.eval.catalog import fewshot_label
-from limacot.eval.scores import PRIMARY_METRICS
+from limacot.eval.scores import PRIMARY_METRICS, fewshot_label
 from limacot.io.cli_common import check_out_dir, config_flag, err_console, handled_errors, out_console, print_json
 from limacot.io.yaml_config import load_config
 from limacot.models.api import is_api_spec

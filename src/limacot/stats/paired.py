@@ -78,13 +78,7 @@ def paired_permutation_f1(golds: Sequence, preds_a: Sequence, preds_b: Sequence,
     if len(g) == 0 or np.array_equal(pa, pb):
         return 1.0
 
-    def statistic(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-        return macro_f1_rows(g, b) - macro_f1_rows(g, a)
-
-    result = permutation_test((pa, pb), statistic, permutation_type="samples", vectorized=True,
-                              n_resamples=resamples, alternative="two-sided",
-                              random_state=np.random.default_rng(seed))
-    return float(min(1.0, result.pvalue))
+    return _swap_test(pa, pb, lambda a, b, axis=-1: macro_f1_rows(g, b) - macro_f1_rows(g, a), resamples, seed)
 
 
 def paired_permutation_mean(scores_a: Sequence[float], scores_b: Sequence[float], *,
@@ -101,10 +95,12 @@ def paired_permutation_mean(scores_a: Sequence[float], scores_b: Sequence[float]
         raise ValueError(f"paired arrays differ in length: {a.shape} vs {b.shape}")
     if len(a) == 0 or np.array_equal(a, b):
         return 1.0
+    return _swap_test(a, b, lambda x, y, axis=-1: np.mean(y, axis=axis) - np.mean(x, axis=axis), resamples, seed)
 
-    def statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.mean(y, axis=axis) - np.mean(x, axis=axis)
 
+def _swap_test(a: np.ndarray, b: np.ndarray, statistic, resamples: int, seed: int) -> float:
+    """Two-sided p of statistic(A, B) when A's and B's value of each doc may be swapped
+    (scipy's paired permutation test, vectorized, seeded)."""
     result = permutation_test((a, b), statistic, permutation_type="samples", vectorized=True,
                               n_resamples=resamples, alternative="two-sided",
                               random_state=np.random.default_rng(seed))
